@@ -1,0 +1,220 @@
+//! Configuration: defaults, then a TOML file, then `TIDINGS_*` environment variables
+//! (`__` separates nesting: `TIDINGS_SHOPIFY__WEBHOOK_SECRET`).
+
+use std::path::Path;
+
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use secrecy::SecretString;
+use serde::{Deserialize, Serialize};
+
+/// Everything Tidings reads at start.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Config {
+    /// `sqlite://path` (created if missing) or `postgres://user@host/db`.
+    pub database_url: String,
+    /// Address the HTTP server listens on; port 0 picks a free one.
+    pub listen: String,
+    /// Base of links in messages and of tracking page URLs.
+    pub public_url: String,
+    /// ISO 3166 region for phone numbers written without a country code.
+    pub default_region: String,
+    /// `text` for people, `json` for log collectors.
+    pub log_format: LogFormat,
+    pub shop: ShopConfig,
+    pub shopify: WebhookConfig,
+    pub woocommerce: WebhookConfig,
+    pub easypost: WebhookConfig,
+    pub ingest: IngestConfig,
+}
+
+/// The shop's brand, shown on tracking pages.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ShopConfig {
+    pub name: String,
+    /// URL of a logo image; none shows the name alone.
+    pub logo_url: Option<String>,
+    /// CSS colour (`#1a73e8`) for headings and buttons.
+    pub brand_color: String,
+    /// Where customers write when something is wrong.
+    pub support_email: Option<String>,
+    /// Language of pages and messages when the customer's is unknown.
+    pub default_locale: String,
+}
+
+/// A platform's webhook settings.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct WebhookConfig {
+    /// The shared secret the platform signs deliveries with; the webhook answers 401
+    /// to everything while it is unset.
+    #[serde(serialize_with = "serialize_secret")]
+    pub webhook_secret: Option<SecretString>,
+}
+
+/// How deliveries are written and processed.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default)]
+pub struct IngestConfig {
+    /// Most deliveries written in one commit.
+    pub batch_max: usize,
+    /// Deliveries that may wait for the writer before webhooks answer 503.
+    pub queue_capacity: usize,
+    /// Deliveries processed in one transaction.
+    pub process_batch: i64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            database_url: "sqlite://./tidings-data/tidings.db".into(),
+            listen: "127.0.0.1:8080".into(),
+            public_url: "http://127.0.0.1:8080".into(),
+            default_region: "US".into(),
+            log_format: LogFormat::Text,
+            shop: ShopConfig::default(),
+            shopify: WebhookConfig::default(),
+            woocommerce: WebhookConfig::default(),
+            easypost: WebhookConfig::default(),
+            ingest: IngestConfig::default(),
+        }
+    }
+}
+
+impl Default for ShopConfig {
+    fn default() -> Self {
+        ShopConfig {
+            name: "Tidings Shop".into(),
+            logo_url: None,
+            brand_color: "#1a73e8".into(),
+            support_email: None,
+            default_locale: "en".into(),
+        }
+    }
+}
+
+impl Default for IngestConfig {
+    fn default() -> Self {
+        IngestConfig { batch_max: 2_000, queue_capacity: 20_000, process_batch: 200 }
+    }
+}
+
+fn serialize_secret<S: serde::Serializer>(
+    secret: &Option<SecretString>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    // Secrets never leave the process, not even in a printed configuration.
+    match secret {
+        Some(_) => serializer.serialize_some("<redacted>"),
+        None => serializer.serialize_none(),
+    }
+}
+
+impl Config {
+    /// Loads the layers in order; later layers override earlier ones.
+    ///
+    /// # Errors
+    /// When the file cannot be read or a value has the wrong type; the message names the
+    /// key and where it came from.
+    pub fn load(file: Option<&Path>) -> Result<Config, figment::Error> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(file) = file {
+            figment = figment.merge(Toml::file_exact(file));
+        }
+        figment.merge(Env::prefixed("TIDINGS_").split("__")).extract()
+    }
+
+    /// A tracking page URL for a token.
+    pub fn tracking_url(&self, token: &str) -> String {
+        format!("{}/t/{token}", self.public_url.trim_end_matches('/'))
+    }
+}
+
+/// The commented configuration `tidings default-config` prints.
+pub const DEFAULT_CONFIG: &str = r##"# Tidings configuration. Every key can also be set by an environment variable:
+# TIDINGS_<KEY>, with __ between nested keys (TIDINGS_SHOPIFY__WEBHOOK_SECRET).
+# Environment variables override this file; this file overrides the defaults shown.
+
+# Where Tidings keeps its data: sqlite://path (created if missing), or
+# postgres://user:password@host/database to share one database between several nodes.
+database_url = "sqlite://./tidings-data/tidings.db"
+
+# Address the HTTP server (API, webhooks, tracking pages) listens on.
+listen = "127.0.0.1:8080"
+
+# The public base URL of this server, used in links sent to customers.
+public_url = "http://127.0.0.1:8080"
+
+# ISO 3166 region assumed for phone numbers written without a +country code.
+default_region = "US"
+
+# Log format: "text" for a terminal, "json" for a log collector.
+log_format = "text"
+
+[shop]
+# Shown on tracking pages.
+name = "Tidings Shop"
+# logo_url = "https://shop.example/logo.png"
+brand_color = "#1a73e8"
+# support_email = "help@shop.example"
+# Language used when a customer's own is unknown.
+default_locale = "en"
+
+[shopify]
+# The app's client secret; Shopify signs each webhook with it.
+# webhook_secret = "..."
+
+[woocommerce]
+# The secret set on the WooCommerce webhook.
+# webhook_secret = "..."
+
+[easypost]
+# The webhook secret set in EasyPost.
+# webhook_secret = "..."
+
+[ingest]
+# Most deliveries written to the database in one commit.
+batch_max = 2000
+# Deliveries that may queue for the writer before webhooks answer 503 (retry later).
+queue_capacity = 20000
+# Deliveries processed in one transaction.
+process_batch = 200
+"##;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_printed_default_config_is_the_default() {
+        let printed: Config = Figment::from(Toml::string(DEFAULT_CONFIG)).extract().unwrap();
+        let defaults = Config::default();
+        assert_eq!(
+            serde_json::to_value(&printed).unwrap(),
+            serde_json::to_value(&defaults).unwrap()
+        );
+    }
+
+    #[test]
+    fn environment_overrides_file_overrides_defaults() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("tidings.toml", "listen = \"0.0.0.0:9000\"\n[shop]\nname = \"A\"")?;
+            jail.set_env("TIDINGS_SHOP__NAME", "B");
+            jail.set_env("TIDINGS_SHOPIFY__WEBHOOK_SECRET", "s3cret");
+            let config = Config::load(Some(Path::new("tidings.toml"))).unwrap();
+            assert_eq!(config.listen, "0.0.0.0:9000");
+            assert_eq!(config.shop.name, "B");
+            assert!(config.shopify.webhook_secret.is_some());
+            Ok(())
+        });
+    }
+}

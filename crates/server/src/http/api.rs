@@ -1,0 +1,223 @@
+//! The REST API under `/api/v1/`, authenticated by API keys.
+
+use axum::body::Bytes;
+use axum::extract::{FromRequestParts, Path, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, StatusCode};
+use axum::Json;
+use chrono::Utc;
+use domain::{Command, OrderRef, Source};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use store::{Accepted, ApiKey, ApplyOptions, CustomerView, Delivery, OrderView};
+
+use super::error::{ApiError, ApiResult};
+use super::AppState;
+use crate::ingest::rest::{EventBody, OrderBody, ShipmentBody};
+
+/// What a key may do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Scope {
+    /// Read orders and customers.
+    Read,
+    /// Read, and write orders, shipments and events.
+    Ingest,
+    /// Everything.
+    Admin,
+}
+
+impl Scope {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::Read => "read",
+            Scope::Ingest => "ingest",
+            Scope::Admin => "admin",
+        }
+    }
+
+    fn allows_writes(name: &str) -> bool {
+        matches!(name, "ingest" | "admin")
+    }
+}
+
+/// A request authenticated by `Authorization: Bearer <key>`.
+pub struct Caller(pub ApiKey);
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let header = parts
+            .headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .ok_or_else(|| ApiError::Unauthorized("send an API key as Authorization: Bearer <key>".into()))?;
+        let secret = header
+            .strip_prefix("Bearer ")
+            .ok_or_else(|| ApiError::Unauthorized("the Authorization header must be Bearer <key>".into()))?;
+        let key = state
+            .store
+            .find_api_key(secret.trim())
+            .await?
+            .ok_or_else(|| ApiError::Unauthorized("the API key is unknown or revoked".into()))?;
+        tracing::Span::current().record("api_key_id", key.id);
+        Ok(Caller(key))
+    }
+}
+
+impl Caller {
+    fn require_write(&self) -> ApiResult<()> {
+        if Scope::allows_writes(&self.0.scope) {
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden(format!("a key with scope {} cannot write; use an ingest key", self.0.scope)))
+        }
+    }
+}
+
+/// An order as the API shows it: the stored view plus its tracking page URL.
+#[derive(Serialize)]
+pub struct OrderResponse {
+    #[serde(flatten)]
+    pub order: OrderView,
+    pub tracking_url: String,
+}
+
+fn parse_json<T: DeserializeOwned>(body: &[u8]) -> ApiResult<T> {
+    serde_json::from_slice(body).map_err(|e| {
+        if e.is_syntax() || e.is_eof() {
+            ApiError::BadRequest { code: "malformed_body", message: format!("body is not valid JSON: {e}") }
+        } else {
+            ApiError::Unprocessable(e.to_string())
+        }
+    })
+}
+
+fn parse_id(raw: &str, what: &str) -> ApiResult<i64> {
+    raw.parse().map_err(|_| ApiError::NotFound(format!("{what} {raw:?} not found")))
+}
+
+/// `POST /api/v1/orders`: create or update an order by source and external id.
+#[tracing::instrument(name = "upsert order", skip_all, fields(api_key_id, order_id))]
+pub async fn upsert_order(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<(StatusCode, Json<OrderResponse>)> {
+    caller.require_write()?;
+    let payload: OrderBody = parse_json(&body)?;
+    let order_ref = OrderRef {
+        source: Source::parse(payload.source.as_deref().unwrap_or("api"))
+            .ok_or_else(|| ApiError::Unprocessable("source: must be lower-case letters, digits, - or _".into()))?,
+        external_id: payload.external_id.clone(),
+    };
+    let command = payload.into_command(&state.config.default_region)?;
+    let existed = state.store.order_id_by_ref(&order_ref).await?.is_some();
+    let order_id = ingest(&state, &headers, "order.upsert", &body, &command).await?;
+    let status = if existed { StatusCode::OK } else { StatusCode::CREATED };
+    Ok((status, Json(order_response(&state, order_id).await?)))
+}
+
+/// `POST /api/v1/orders/{id}/shipments`.
+#[tracing::instrument(name = "add shipment", skip_all, fields(api_key_id, order_id = %id))]
+pub async fn add_shipment(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<(StatusCode, Json<OrderResponse>)> {
+    caller.require_write()?;
+    let order = state.store.get_order(parse_id(&id, "order")?).await?;
+    let payload: ShipmentBody = parse_json(&body)?;
+    let command = payload.into_command(order_ref_of(&order))?;
+    let order_id = ingest(&state, &headers, "shipment.upsert", &body, &command).await?;
+    Ok((StatusCode::CREATED, Json(order_response(&state, order_id).await?)))
+}
+
+/// `POST /api/v1/orders/{id}/events`.
+#[tracing::instrument(name = "add event", skip_all, fields(api_key_id, order_id = %id))]
+pub async fn add_event(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<(StatusCode, Json<OrderResponse>)> {
+    caller.require_write()?;
+    let order = state.store.get_order(parse_id(&id, "order")?).await?;
+    let payload: EventBody = parse_json(&body)?;
+    let command = payload.into_command(order_ref_of(&order))?;
+    let order_id = ingest(&state, &headers, "event.add", &body, &command).await?;
+    Ok((StatusCode::CREATED, Json(order_response(&state, order_id).await?)))
+}
+
+/// `GET /api/v1/orders/{id}`.
+#[tracing::instrument(name = "get order", skip_all, fields(api_key_id, order_id = %id))]
+pub async fn get_order(
+    State(state): State<AppState>,
+    _caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<OrderResponse>> {
+    Ok(Json(order_response(&state, parse_id(&id, "order")?).await?))
+}
+
+/// `GET /api/v1/customers/{id}`.
+#[tracing::instrument(name = "get customer", skip_all, fields(api_key_id, customer_id = %id))]
+pub async fn get_customer(
+    State(state): State<AppState>,
+    _caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<CustomerView>> {
+    Ok(Json(state.store.get_customer(parse_id(&id, "customer")?).await?))
+}
+
+fn order_ref_of(order: &OrderView) -> OrderRef {
+    OrderRef {
+        source: Source::parse(&order.source).unwrap_or_else(|| Source::named("api")),
+        external_id: order.external_id.clone(),
+    }
+}
+
+async fn order_response(state: &AppState, order_id: i64) -> ApiResult<OrderResponse> {
+    let order = state.store.get_order(order_id).await?;
+    let tracking_url = state.config.tracking_url(&order.tracking_token);
+    Ok(OrderResponse { order, tracking_url })
+}
+
+/// Stores the request as a delivery and applies it in one transaction. A repeated
+/// `Idempotency-Key` applies nothing and answers with the order as it stands.
+async fn ingest(state: &AppState, headers: &HeaderMap, topic: &str, body: &[u8], command: &Command) -> ApiResult<i64> {
+    let key = headers.get("idempotency-key").and_then(|v| v.to_str().ok()).map(str::to_string);
+    let delivery = Delivery {
+        source: "api".into(),
+        delivery_id: key.unwrap_or_else(|| uuid::Uuid::now_v7().to_string()),
+        topic: topic.into(),
+        body: body.to_vec(),
+        received_at: Utc::now(),
+    };
+    let (accepted, applied) = state.store.ingest_and_apply(&delivery, command, &ApplyOptions::live()).await?;
+    let order_id = match (accepted, applied.order_id) {
+        (_, Some(id)) => id,
+        (Accepted::Duplicate, None) => replayed_order(state, command).await?,
+        (Accepted::New, None) => return Err(ApiError::Internal(anyhow::anyhow!("command applied to no order"))),
+    };
+    tracing::Span::current().record("order_id", order_id);
+    Ok(order_id)
+}
+
+async fn replayed_order(state: &AppState, command: &Command) -> ApiResult<i64> {
+    let order_ref = match command {
+        Command::UpsertOrder(input) => &input.order,
+        Command::UpsertShipment { order, .. } => order,
+        Command::AddEvents { target: domain::EventTarget::Order(order), .. } => order,
+        Command::AddEvents { target: domain::EventTarget::Shipment { order, .. }, .. } => order,
+        _ => return Err(ApiError::Unprocessable("this request names no order".into())),
+    };
+    state
+        .store
+        .order_id_by_ref(order_ref)
+        .await?
+        .ok_or_else(|| ApiError::NotFound("order not found".into()))
+}

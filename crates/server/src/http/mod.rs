@@ -1,0 +1,84 @@
+//! The HTTP surface: API, webhooks, tracking pages and probes, on one router.
+
+pub mod api;
+pub mod error;
+pub mod health;
+pub mod tracking;
+pub mod webhooks;
+
+use std::sync::Arc;
+
+use axum::extract::{MatchedPath, Request};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use store::Store;
+use tracing::Instrument;
+
+use crate::config::Config;
+use crate::ingest::{Ingest, ParseContext};
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Store,
+    pub config: Arc<Config>,
+    pub ingest: Ingest,
+}
+
+impl AppState {
+    pub fn parse_context(&self) -> ParseContext {
+        ParseContext { default_region: self.config.default_region.clone() }
+    }
+}
+
+/// Builds the router with every route Tidings serves.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route("/api/v1/orders", post(api::upsert_order))
+        .route("/api/v1/orders/{id}", get(api::get_order))
+        .route("/api/v1/orders/{id}/shipments", post(api::add_shipment))
+        .route("/api/v1/orders/{id}/events", post(api::add_event))
+        .route("/api/v1/customers/{id}", get(api::get_customer))
+        .route("/webhooks/shopify", post(webhooks::shopify))
+        .route("/webhooks/woocommerce", post(webhooks::woocommerce))
+        .route("/webhooks/easypost", post(webhooks::easypost))
+        .route("/t/{token}", get(tracking::page))
+        .fallback(not_found)
+        .layer(middleware::from_fn(request_span))
+        .with_state(state)
+}
+
+async fn not_found(request: Request) -> Response {
+    if request.uri().path().starts_with("/t/") {
+        return tracking::not_found_page(None);
+    }
+    let message = format!("no route for {} {}", request.method(), request.uri().path());
+    error::ApiError::NotFound(message).into_response()
+}
+
+/// One span per request, named by the matched route (never the raw path: tracking
+/// tokens are secrets). Probes log at debug so they do not drown the log.
+async fn request_span(request: Request, next: Next) -> Response {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|| "unmatched".into());
+    let method = request.method().clone();
+    let span = tracing::info_span!("http", %method, route, status = tracing::field::Empty);
+    let started = std::time::Instant::now();
+    let response = next.run(request).instrument(span.clone()).await;
+    let status = response.status().as_u16();
+    span.record("status", status);
+    let elapsed_ms = started.elapsed().as_secs_f64() * 1e3;
+    if route.ends_with("z") || status < 400 {
+        tracing::debug!(parent: &span, status, elapsed_ms, "request handled");
+    } else {
+        tracing::info!(parent: &span, status, elapsed_ms, "request refused");
+    }
+    response
+}

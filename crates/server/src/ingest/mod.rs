@@ -1,0 +1,220 @@
+//! Ingest: raw deliveries are verified at the edge, written durably by one writer task
+//! with group commit, acknowledged, and processed from the store by the processor.
+//!
+//! The split is what makes ingest both fast and lossless: a webhook is answered as soon
+//! as its raw body is on disk (hundreds of deliveries share one commit), and a crash
+//! between acceptance and processing loses nothing, because processing starts again
+//! from the stored rows.
+
+pub mod easypost;
+mod json;
+pub mod rest;
+pub mod shopify;
+pub mod woocommerce;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use store::{Accepted, ApplyOptions, Delivery, InboxRow, Store};
+use tokio::sync::{mpsc, oneshot, watch, Notify};
+
+use domain::Command;
+
+/// Why a payload cannot be ingested; the field named is the one at fault.
+#[derive(Debug, thiserror::Error)]
+#[error("{field}: {message}")]
+pub struct PayloadError {
+    pub field: String,
+    pub message: String,
+}
+
+impl PayloadError {
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> PayloadError {
+        PayloadError { field: field.into(), message: message.into() }
+    }
+}
+
+/// What parsing needs beyond the payload.
+#[derive(Clone, Debug)]
+pub struct ParseContext {
+    /// Region for national phone numbers.
+    pub default_region: String,
+}
+
+/// Turns a stored delivery into a command, by its source.
+///
+/// # Errors
+/// When the stored body no longer parses (it was checked when accepted, so this means a
+/// bug or a row written by another version).
+pub fn parse_delivery(row: &InboxRow, ctx: &ParseContext) -> Result<Command, String> {
+    let result = match row.source.as_str() {
+        shopify::SOURCE => shopify::parse(&row.topic, &row.body, ctx),
+        woocommerce::SOURCE => woocommerce::parse(&row.topic, &row.body, ctx),
+        easypost::SOURCE => easypost::parse(&row.body),
+        other => return Err(format!("no parser for source {other}")),
+    };
+    result.map_err(|e| e.to_string())
+}
+
+struct Pending {
+    delivery: Delivery,
+    reply: oneshot::Sender<Result<Accepted, String>>,
+}
+
+/// The handle webhooks use to hand deliveries to the writer.
+#[derive(Clone)]
+pub struct Ingest {
+    queue: mpsc::Sender<Pending>,
+}
+
+/// Why a delivery was not stored.
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    #[error("the ingest queue is full; retry later")]
+    Busy,
+    #[error("Tidings is shutting down; retry later")]
+    Closed,
+    #[error("storing the delivery failed: {0}")]
+    Store(String),
+}
+
+impl Ingest {
+    /// Queues a delivery and waits until it is committed (or found to be a duplicate).
+    ///
+    /// # Errors
+    /// When the queue is full, the writer has stopped, or the commit failed.
+    pub async fn accept(&self, delivery: Delivery) -> Result<Accepted, IngestError> {
+        let (reply, answer) = oneshot::channel();
+        self.queue.try_send(Pending { delivery, reply }).map_err(|e| match e {
+            mpsc::error::TrySendError::Full(_) => IngestError::Busy,
+            mpsc::error::TrySendError::Closed(_) => IngestError::Closed,
+        })?;
+        match answer.await {
+            Ok(result) => result.map_err(IngestError::Store),
+            Err(_) => Err(IngestError::Closed),
+        }
+    }
+}
+
+/// Starts the writer task; it stops once every [`Ingest`] handle is dropped and the
+/// queue is drained.
+pub fn spawn_writer(
+    store: Store,
+    capacity: usize,
+    batch_max: usize,
+    wake: Arc<Notify>,
+) -> (Ingest, tokio::task::JoinHandle<()>) {
+    let (queue, receiver) = mpsc::channel(capacity);
+    let task = tokio::spawn(run_writer(store, receiver, batch_max, wake));
+    (Ingest { queue }, task)
+}
+
+async fn run_writer(
+    store: Store,
+    mut receiver: mpsc::Receiver<Pending>,
+    batch_max: usize,
+    wake: Arc<Notify>,
+) {
+    let mut batch = Vec::with_capacity(batch_max);
+    // Whatever queued while the previous commit ran goes into the next one.
+    while receiver.recv_many(&mut batch, batch_max).await > 0 {
+        let deliveries: Vec<Delivery> = batch.iter().map(|p| p.delivery.clone()).collect();
+        let result = store.accept_deliveries(&deliveries).await;
+        match result {
+            Ok(accepted) => {
+                for (pending, accepted) in batch.drain(..).zip(accepted) {
+                    let _ = pending.reply.send(Ok(accepted));
+                }
+                wake.notify_one();
+            }
+            Err(error) => {
+                tracing::error!(error.message = %error, size = batch.len(), "ingest commit failed");
+                for pending in batch.drain(..) {
+                    let _ = pending.reply.send(Err(error.to_string()));
+                }
+            }
+        }
+    }
+    tracing::debug!("ingest writer stopped");
+}
+
+/// Starts the processor: it applies stored deliveries until `stop` turns true.
+pub fn spawn_processor(
+    store: Store,
+    ctx: ParseContext,
+    batch: i64,
+    wake: Arc<Notify>,
+    mut stop: watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let parse = |row: &InboxRow| parse_delivery(row, &ctx);
+        while !*stop.borrow() {
+            let handled = match store.process_inbox(batch, &parse, &ApplyOptions::live()).await {
+                Ok(handled) => handled,
+                Err(error) => {
+                    tracing::error!(error.message = %error, "processing stored deliveries failed");
+                    0
+                }
+            };
+            if handled as i64 >= batch {
+                continue;
+            }
+            // Idle: wait for new deliveries, or poll for retries that came due.
+            tokio::select! {
+                _ = wake.notified() => {}
+                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                _ = stop.changed() => {}
+            }
+        }
+        tracing::debug!("ingest processor stopped");
+    })
+}
+
+/// Contact details as a platform sent them, before checking.
+#[derive(Default)]
+pub(crate) struct RawContact {
+    pub external_id: Option<String>,
+    /// Candidates in order of preference; the first that parses wins.
+    pub emails: Vec<Option<String>>,
+    pub phones: Vec<Option<String>>,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub locale: Option<String>,
+}
+
+impl RawContact {
+    /// Builds a customer, dropping contact points that do not parse: a store's order must
+    /// not be refused for a mistyped phone number, and a bad one must not be stored.
+    pub(crate) fn into_customer(self, ctx: &ParseContext) -> domain::CustomerInput {
+        let email = self.emails.into_iter().flatten().find_map(|e| domain::Email::parse(&e).ok());
+        let phone = self
+            .phones
+            .into_iter()
+            .flatten()
+            .find_map(|p| domain::PhoneNumber::parse(&p, &ctx.default_region).ok());
+        domain::CustomerInput {
+            external_id: self.external_id,
+            email,
+            phone,
+            first_name: self.first_name,
+            last_name: self.last_name,
+            locale: self.locale.and_then(|l| domain::Locale::parse(&l).ok()),
+            time_zone: None,
+            consents: Vec::new(),
+        }
+    }
+}
+
+/// Parses an amount in a currency into minor units, naming the field on error.
+pub(crate) fn minor_units(
+    amount: Option<String>,
+    currency: &domain::Currency,
+    field: &str,
+) -> Result<i64, PayloadError> {
+    match amount {
+        None => Ok(0),
+        Some(text) => domain::Money::parse_decimal(&text, currency.clone())
+            .map(|m| m.minor)
+            .map_err(|e| PayloadError::new(field, e.to_string())),
+    }
+}

@@ -1,0 +1,111 @@
+//! Building and running the application: store, ingest workers, HTTP server.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+use tokio::sync::{watch, Notify};
+
+use crate::config::Config;
+use crate::http::{self, AppState};
+use crate::ingest::{self, ParseContext};
+use store::Store;
+
+/// A built application, bound to its port but not yet serving.
+pub struct Application {
+    listener: TcpListener,
+    state: AppState,
+    writer: tokio::task::JoinHandle<()>,
+    processor: tokio::task::JoinHandle<()>,
+    stop_processor: watch::Sender<bool>,
+}
+
+impl Application {
+    /// Opens (and migrates) the store, starts the ingest workers and binds the listener.
+    ///
+    /// # Errors
+    /// When the database cannot be opened or the address cannot be bound.
+    pub async fn build(config: Config) -> anyhow::Result<Application> {
+        let store = Store::open(&config.database_url)
+            .await
+            .with_context(|| format!("opening the database at {}", store::redact_url(&config.database_url)))?;
+        Application::build_with_store(config, store).await
+    }
+
+    /// Like [`Application::build`] with a store already open.
+    ///
+    /// # Errors
+    /// When the address cannot be bound.
+    pub async fn build_with_store(config: Config, store: Store) -> anyhow::Result<Application> {
+        let listener = TcpListener::bind(&config.listen)
+            .await
+            .with_context(|| format!("binding {}; is another server using it?", config.listen))?;
+        let wake = Arc::new(Notify::new());
+        let (ingest, writer) =
+            ingest::spawn_writer(store.clone(), config.ingest.queue_capacity, config.ingest.batch_max, wake.clone());
+        let (stop_processor, stop) = watch::channel(false);
+        let ctx = ParseContext { default_region: config.default_region.clone() };
+        let processor = ingest::spawn_processor(store.clone(), ctx, config.ingest.process_batch, wake, stop);
+        let state = AppState { store, config: Arc::new(config), ingest };
+        Ok(Application { listener, state, writer, processor, stop_processor })
+    }
+
+    /// The port bound (useful with `listen = "127.0.0.1:0"`).
+    pub fn port(&self) -> u16 {
+        self.listener.local_addr().map(|a| a.port()).unwrap_or(0)
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.state.store
+    }
+
+    /// Serves until `shutdown` completes, then stops taking requests, lets the writer
+    /// commit what it was handed and the processor finish its batch.
+    ///
+    /// # Errors
+    /// When the server fails.
+    pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        let Application { listener, state, writer, processor, stop_processor } = self;
+        let addr = listener.local_addr()?;
+        tracing::info!(%addr, database = state.store.backend_name(), "tidings is serving");
+        let router = http::router(state);
+        axum::serve(listener, router).with_graceful_shutdown(shutdown).await.context("serving HTTP")?;
+
+        // The router (and with it every ingest handle) is gone: the writer drains and ends.
+        writer.await.context("waiting for the ingest writer")?;
+        let _ = stop_processor.send(true);
+        processor.await.context("waiting for the ingest processor")?;
+        tracing::info!("tidings stopped");
+        Ok(())
+    }
+}
+
+/// Completes on ctrl-c or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(error) = tokio::signal::ctrl_c().await {
+            tracing::error!(error.message = %error, "cannot listen for ctrl-c");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(error) => {
+                tracing::error!(error.message = %error, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = terminate => {}
+    }
+    tracing::info!("shutdown requested");
+}

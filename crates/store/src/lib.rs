@@ -1,0 +1,279 @@
+//! Tidings' storage.
+//!
+//! [`Store`] is the one handle the rest of Tidings uses. It is backed by SQLite (the
+//! embedded default, one file in WAL mode) or PostgreSQL (for several nodes), chosen by
+//! the URL scheme. Both backends run the same SQL from `shared.rs`; each keeps its own
+//! migrations, pool setup, claim locking and bulk insert.
+//!
+//! The one rule that carries reliability: a state change and the work it causes commit
+//! in one transaction. Applying a command writes the timeline, the new status and the
+//! notification intents (the outbox) together.
+
+mod error;
+mod models;
+mod postgres;
+mod sqlite;
+
+use chrono::{DateTime, Utc};
+use domain::{Command, OrderRef};
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+
+pub use error::{Result, StoreError};
+pub use models::*;
+
+/// A connected store.
+#[derive(Clone)]
+pub enum Store {
+    Sqlite(sqlite::Backend),
+    Postgres(postgres::Backend),
+}
+
+/// How a command is applied.
+#[derive(Clone, Debug)]
+pub struct ApplyOptions {
+    /// Write notification intents for customer-facing changes. Off for history imports,
+    /// which must not message customers about orders delivered long ago.
+    pub notify: bool,
+    /// The time recorded as "now" (received, updated, retry times).
+    pub now: DateTime<Utc>,
+}
+
+impl ApplyOptions {
+    pub fn live() -> ApplyOptions {
+        ApplyOptions { notify: true, now: Utc::now() }
+    }
+
+    pub fn history() -> ApplyOptions {
+        ApplyOptions { notify: false, now: Utc::now() }
+    }
+}
+
+/// Runs the same expression against whichever backend the store holds.
+macro_rules! on_backend {
+    ($store:expr, $backend:ident => $body:expr) => {
+        match $store {
+            Store::Sqlite($backend) => $body,
+            Store::Postgres($backend) => $body,
+        }
+    };
+}
+
+impl Store {
+    /// Connects to `url` (`sqlite://path`, `postgres://...`) and applies pending
+    /// migrations, so a started store is always at the schema this build expects.
+    ///
+    /// # Errors
+    /// When the URL scheme is unknown, the database is unreachable, or a migration fails.
+    pub async fn open(url: &str) -> Result<Store> {
+        let store = Store::connect(url).await?;
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// Connects without migrating.
+    ///
+    /// # Errors
+    /// When the URL scheme is unknown or the database is unreachable.
+    pub async fn connect(url: &str) -> Result<Store> {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(Store::Postgres(postgres::Backend::connect(url).await?))
+        } else if url.starts_with("sqlite:") {
+            Ok(Store::Sqlite(sqlite::Backend::connect(url).await?))
+        } else {
+            Err(StoreError::Conflict(format!(
+                "database URL must start with sqlite:// or postgres://, got {}",
+                redact_url(url)
+            )))
+        }
+    }
+
+    /// Applies the migrations this build carries; those already applied are skipped.
+    ///
+    /// # Errors
+    /// When a migration fails or the database holds migrations newer than this build.
+    pub async fn migrate(&self) -> Result<()> {
+        on_backend!(self, b => b.migrate().await)
+    }
+
+    /// Name of the backend, for logs and health output.
+    pub fn backend_name(&self) -> &'static str {
+        match self {
+            Store::Sqlite(_) => "sqlite",
+            Store::Postgres(_) => "postgres",
+        }
+    }
+
+    /// Checks that the database answers.
+    ///
+    /// # Errors
+    /// When it does not.
+    pub async fn ping(&self) -> Result<()> {
+        on_backend!(self, b => b.ping().await)
+    }
+
+    /// Stores raw deliveries durably in one commit; the answer for each says whether it
+    /// was new. Nothing is processed here: see [`Store::process_inbox`].
+    ///
+    /// # Errors
+    /// When the database fails; then none of the batch is stored.
+    pub async fn accept_deliveries(&self, deliveries: &[Delivery]) -> Result<Vec<Accepted>> {
+        on_backend!(self, b => b.accept_deliveries(deliveries).await)
+    }
+
+    /// Processes up to `limit` pending deliveries in one transaction, each in its own
+    /// savepoint: parsed with `parse`, applied, and marked done, retried later or failed.
+    ///
+    /// # Errors
+    /// When the database fails; the batch is then rolled back and stays pending.
+    pub async fn process_inbox<F>(&self, limit: i64, parse: &F, opts: &ApplyOptions) -> Result<usize>
+    where
+        F: Fn(&InboxRow) -> std::result::Result<Command, String>,
+    {
+        on_backend!(self, b => b.process_inbox(limit, parse, opts).await)
+    }
+
+    /// Stores a delivery and applies its command in one transaction (the synchronous
+    /// REST path). A duplicate delivery is not applied again.
+    ///
+    /// # Errors
+    /// `NotFound` when the command names something that does not exist; database errors.
+    pub async fn ingest_and_apply(
+        &self,
+        delivery: &Delivery,
+        command: &Command,
+        opts: &ApplyOptions,
+    ) -> Result<(Accepted, Applied)> {
+        on_backend!(self, b => b.ingest_and_apply(delivery, command, opts).await)
+    }
+
+    /// Applies commands in one transaction, each in its own savepoint, and records how
+    /// far an import got in the same commit, so an interrupted import resumes exactly.
+    ///
+    /// # Errors
+    /// Database errors; a command's own failure is returned in its slot instead.
+    pub async fn apply_batch(
+        &self,
+        commands: &[Command],
+        opts: &ApplyOptions,
+        progress: Option<(&str, i64)>,
+    ) -> Result<Vec<Result<Applied>>> {
+        on_backend!(self, b => b.apply_batch(commands, opts, progress).await)
+    }
+
+    /// How many rows of an import were already applied.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn import_rows_done(&self, file_key: &str) -> Result<i64> {
+        on_backend!(self, b => b.import_rows_done(file_key).await)
+    }
+
+    /// An order with its items, shipments and timeline.
+    ///
+    /// # Errors
+    /// `NotFound` for an unknown id.
+    pub async fn get_order(&self, id: i64) -> Result<OrderView> {
+        on_backend!(self, b => b.get_order(id).await)
+    }
+
+    /// The id of an order known by its source's id.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn order_id_by_ref(&self, order: &OrderRef) -> Result<Option<i64>> {
+        on_backend!(self, b => b.order_id_by_ref(order).await)
+    }
+
+    /// The id of the order a tracking token opens.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn order_id_by_token(&self, token: &str) -> Result<Option<i64>> {
+        on_backend!(self, b => b.order_id_by_token(token).await)
+    }
+
+    /// A customer with consents and orders.
+    ///
+    /// # Errors
+    /// `NotFound` for an unknown id.
+    pub async fn get_customer(&self, id: i64) -> Result<CustomerView> {
+        on_backend!(self, b => b.get_customer(id).await)
+    }
+
+    /// Notification intents written for an order, oldest first.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn list_outbox(&self, order_id: i64) -> Result<Vec<OutboxRow>> {
+        on_backend!(self, b => b.list_outbox(order_id).await)
+    }
+
+    /// Inbox rows by state.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn inbox_counts(&self) -> Result<InboxCounts> {
+        on_backend!(self, b => b.inbox_counts().await)
+    }
+
+    /// Creates an API key and returns its id; only the hash of `secret` is stored.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn create_api_key(&self, name: &str, scope: &str, secret: &str) -> Result<i64> {
+        let prefix: String = secret.chars().take(12).collect();
+        on_backend!(self, b => b.create_api_key(name, scope, &prefix, &hash_secret(secret)).await)
+    }
+
+    /// The live key whose secret this is, if any.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn find_api_key(&self, secret: &str) -> Result<Option<ApiKey>> {
+        on_backend!(self, b => b.find_api_key(&hash_secret(secret)).await)
+    }
+}
+
+/// API keys are long random strings, so one fast hash is enough to make a stolen table
+/// useless; a slow password hash would only slow every request down.
+fn hash_secret(secret: &str) -> String {
+    hex::encode(Sha256::digest(secret.as_bytes()))
+}
+
+/// A new tracking-page token: 128 random bits from the operating system's generator.
+pub fn new_tracking_token() -> String {
+    let mut bytes = [0u8; 16];
+    rand::rng().fill_bytes(&mut bytes);
+    hex::encode(bytes)
+}
+
+/// A database URL safe to print: the password is replaced.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let userinfo = &url[scheme_end + 3..at];
+            let user = userinfo.split(':').next().unwrap_or("");
+            format!("{}{user}:***{}", &url[..scheme_end + 3], &url[at..])
+        }
+        _ => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_are_redacted_from_urls() {
+        assert_eq!(redact_url("postgres://u:secret@db/x"), "postgres://u:***@db/x");
+        assert_eq!(redact_url("sqlite://./tidings-data/t.db"), "sqlite://./tidings-data/t.db");
+    }
+
+    #[test]
+    fn tracking_tokens_carry_128_bits() {
+        let token = new_tracking_token();
+        assert_eq!(token.len(), 32);
+        assert_ne!(token, new_tracking_token());
+    }
+}

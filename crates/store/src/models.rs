@@ -1,0 +1,155 @@
+//! What the store returns: read models for the API, the tracking page and workers.
+
+use chrono::{DateTime, Utc};
+use domain::{Address, Partial, Status};
+use serde::Serialize;
+use uuid::Uuid;
+
+/// An order with everything the tracking page and the API show.
+#[derive(Clone, Debug, Serialize)]
+pub struct OrderView {
+    pub id: i64,
+    pub source: String,
+    pub external_id: String,
+    pub number: String,
+    pub customer_id: Option<i64>,
+    pub currency: String,
+    pub total_minor: i64,
+    pub status: Status,
+    pub status_detail: Option<Partial>,
+    pub placed_at: DateTime<Utc>,
+    pub shipping_address: Option<Address>,
+    pub tracking_token: String,
+    pub line_items: Vec<LineItemView>,
+    pub shipments: Vec<ShipmentView>,
+    pub timeline: Vec<TimelineEntry>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct LineItemView {
+    pub sku: Option<String>,
+    pub title: String,
+    pub variant: Option<String>,
+    pub quantity: i64,
+    pub unit_price_minor: i64,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct ShipmentView {
+    pub id: i64,
+    pub external_id: String,
+    pub carrier: Option<String>,
+    pub tracking_number: Option<String>,
+    pub tracking_url: Option<String>,
+    pub estimated_delivery: Option<DateTime<Utc>>,
+    pub status: Status,
+}
+
+/// One line of an order's canonical timeline, oldest first.
+#[derive(Clone, Debug, Serialize)]
+pub struct TimelineEntry {
+    pub shipment_id: Option<i64>,
+    /// `None` when the source's status carries no tracking meaning.
+    pub status: Option<Status>,
+    pub raw_status: String,
+    pub detail: Option<String>,
+    pub location: Option<String>,
+    pub happened_at: DateTime<Utc>,
+    pub source: String,
+}
+
+/// A customer with consent in force.
+#[derive(Clone, Debug, Serialize)]
+pub struct CustomerView {
+    pub id: i64,
+    pub source: String,
+    pub external_id: Option<String>,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub locale: Option<String>,
+    pub time_zone: Option<String>,
+    pub consents: Vec<ConsentView>,
+    pub order_ids: Vec<i64>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct ConsentView {
+    pub purpose: String,
+    pub channel: String,
+    pub granted: bool,
+    pub source: String,
+    pub recorded_at: DateTime<Utc>,
+}
+
+/// A notification intent written with the status change that caused it.
+#[derive(Clone, Debug, Serialize)]
+pub struct OutboxRow {
+    pub id: Uuid,
+    pub order_id: i64,
+    pub shipment_id: Option<i64>,
+    pub customer_id: Option<i64>,
+    pub status: Status,
+    pub template_key: String,
+    pub purpose: String,
+    pub state: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A raw delivery as it was accepted, waiting for or done with processing.
+#[derive(Clone, Debug)]
+pub struct InboxRow {
+    pub id: i64,
+    pub source: String,
+    pub delivery_id: String,
+    pub topic: String,
+    pub body: Vec<u8>,
+    pub attempts: i64,
+}
+
+/// A raw delivery to store before it is processed.
+#[derive(Clone, Debug)]
+pub struct Delivery {
+    pub source: String,
+    /// The platform's delivery id, or a key the client chose; duplicates are dropped.
+    pub delivery_id: String,
+    pub topic: String,
+    pub body: Vec<u8>,
+    pub received_at: DateTime<Utc>,
+}
+
+/// Whether a delivery was new.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Accepted {
+    New,
+    Duplicate,
+}
+
+/// What processing one command did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Applied {
+    pub order_id: Option<i64>,
+    pub customer_id: Option<i64>,
+    pub new_events: usize,
+    pub notifications: usize,
+}
+
+/// Counts of the inbox by state, for health and tests.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct InboxCounts {
+    pub pending: i64,
+    pub done: i64,
+    pub failed: i64,
+}
+
+/// An API key as stored (the secret itself is never stored).
+#[derive(Clone, Debug, Serialize)]
+pub struct ApiKey {
+    pub id: i64,
+    pub name: String,
+    pub scope: String,
+    pub prefix: String,
+    pub created_at: DateTime<Utc>,
+}

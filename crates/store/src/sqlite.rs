@@ -1,0 +1,75 @@
+//! The SQLite backend: one file in WAL mode, one writer.
+//!
+//! SQLite takes one writer at a time, so writes go through a pool of one connection and
+//! every write transaction starts with `BEGIN IMMEDIATE` (taking the write lock up front
+//! rather than failing to upgrade a read lock half way). Reads use a separate pool.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Pool, Sqlite, Transaction};
+
+use crate::error::Result;
+use crate::models::{Accepted, Delivery};
+
+type Db = Sqlite;
+/// SQLite locks the whole database for a write transaction; no row locks to take.
+const FOR_UPDATE: &str = "";
+const SKIP_LOCKED: &str = "";
+
+#[path = "shared.rs"]
+mod shared;
+
+#[derive(Clone)]
+pub struct Backend {
+    /// The single writer connection; its pool queues writers in arrival order.
+    write: Pool<Db>,
+    read: Pool<Db>,
+}
+
+impl Backend {
+    pub(crate) async fn connect(url: &str) -> Result<Backend> {
+        let options = SqliteConnectOptions::from_str(url)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            // With group commit, FULL costs little: acknowledged means on disk.
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(Duration::from_secs(10))
+            .foreign_keys(true);
+        if let Some(dir) = options.get_filename().parent() {
+            if !dir.as_os_str().is_empty() {
+                std::fs::create_dir_all(dir).map_err(sqlx::Error::Io)?;
+            }
+        }
+        let write = SqlitePoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(Duration::from_secs(30))
+            .connect_with(options.clone())
+            .await?;
+        let read = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options.read_only(true))
+            .await?;
+        Ok(Backend { write, read })
+    }
+
+    pub(crate) async fn migrate(&self) -> Result<()> {
+        sqlx::migrate!("./migrations/sqlite").run(&self.write).await?;
+        Ok(())
+    }
+
+    async fn begin_write(&self) -> Result<Transaction<'static, Db>> {
+        Ok(self.write.begin_with("BEGIN IMMEDIATE").await?)
+    }
+
+    pub(crate) async fn accept_deliveries(&self, deliveries: &[Delivery]) -> Result<Vec<Accepted>> {
+        let mut tx = self.begin_write().await?;
+        let mut accepted = Vec::with_capacity(deliveries.len());
+        for delivery in deliveries {
+            accepted.push(shared::insert_delivery(&mut tx, delivery).await?);
+        }
+        tx.commit().await?;
+        Ok(accepted)
+    }
+}
