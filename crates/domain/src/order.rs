@@ -129,7 +129,13 @@ pub enum EventTarget {
 pub enum Command {
     UpsertOrder(Box<OrderInput>),
     UpsertShipment { order: OrderRef, shipment: ShipmentInput },
-    AddEvents { target: EventTarget, estimated_delivery: Option<DateTime<Utc>>, events: Vec<EventInput> },
+    AddEvents {
+        target: EventTarget,
+        estimated_delivery: Option<DateTime<Utc>>,
+        events: Vec<EventInput>,
+        /// Who reported the events (a carrier tracker may differ from the order's source).
+        reported_by: Source,
+    },
     UpsertCustomer { source: Source, customer: CustomerInput },
     /// Nothing to do (a ping, a topic Tidings does not follow).
     Ignore { reason: String },

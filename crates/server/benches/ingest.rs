@@ -1,1 +1,694 @@
-fn main() {}
+//! Ingest benchmark: how many signed Shopify webhooks Tidings acknowledges per second,
+//! and how quickly, on SQLite and (when a server is given) PostgreSQL.
+//!
+//! This prints figures; it asserts nothing about them. Each backend gets two runs, each
+//! on a fresh database and a fresh in-process server on 127.0.0.1:
+//!
+//! - saturation: `concurrency` clients send back to back until `requests` are sent;
+//! - paced: requests are offered at `rate` per second for `paced_secs`, whether or not
+//!   the answers keep up (an open loop, so a slow answer cannot slow the offer).
+//!
+//! After each run it waits for the processor to empty the inbox, a secondary figure.
+//!
+//! ```text
+//! cargo bench -p tidings --bench ingest               # full run
+//! cargo bench -p tidings --bench ingest -- --quick    # smoke run for CI
+//! ```
+//!
+//! Environment: `TIDINGS_BENCH_REQUESTS`, `TIDINGS_BENCH_CONCURRENCY`,
+//! `TIDINGS_BENCH_RATE`, `TIDINGS_BENCH_PACED_SECS`, and `TIDINGS_BENCH_POSTGRES_URL`
+//! (else `TIDINGS_TEST_POSTGRES_URL`) naming a server where databases may be created.
+
+use std::process::{Command, ExitCode};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use axum::body::Bytes;
+use secrecy::SecretString;
+use tidings::http::webhooks::sign_base64;
+use tokio::sync::oneshot;
+use tokio::task::{JoinHandle, JoinSet};
+
+const SECRET: &str = "bench-secret";
+const FIXTURE: &str = include_str!("../tests/fixtures/shopify-order.json");
+/// The fixture's order id; every occurrence is replaced so each order is distinct.
+const FIXTURE_ORDER_ID: &str = "450789469";
+/// First order id used; far from the fixture's so no replacement collides with it.
+const FIRST_ORDER_ID: u64 = 7_000_000_000;
+/// No run may take longer than this, however slow the server.
+const RUN_DEADLINE: Duration = Duration::from_secs(300);
+/// How long the processor may take to empty the inbox before the wait gives up.
+const DRAIN_LIMIT: Duration = Duration::from_secs(120);
+
+fn main() -> ExitCode {
+    let settings = Settings::from_env();
+    print_preamble(&settings);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("building the Tokio runtime");
+    match runtime.block_on(run_all(&settings)) {
+        Ok(rows) => report(&rows),
+        Err(error) => {
+            eprintln!("benchmark failed: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Prints the table; fails the process when any request was not accepted, so a smoke
+/// run in CI catches a broken ingest path.
+fn report(rows: &[Row]) -> ExitCode {
+    print_table(rows);
+    let errors: usize = rows.iter().map(|r| r.errors).sum();
+    if errors > 0 {
+        eprintln!("{errors} requests were not accepted");
+        return ExitCode::FAILURE;
+    }
+    ExitCode::SUCCESS
+}
+
+// ---------------------------------------------------------------------------------------
+// Settings
+
+/// What to run, from the command line and the environment.
+struct Settings {
+    /// Requests in the saturation run.
+    requests: usize,
+    /// Clients sending at once in the saturation run.
+    concurrency: usize,
+    /// Requests offered per second in the paced run.
+    rate: usize,
+    /// Length of the paced run.
+    paced_secs: usize,
+    /// A PostgreSQL server URL, to run there as well.
+    postgres_url: Option<String>,
+}
+
+impl Settings {
+    fn from_env() -> Settings {
+        // `cargo bench` passes `--bench`; anything but `--quick` is ignored.
+        let quick = std::env::args().any(|a| a == "--quick");
+        let (requests, concurrency, paced_secs) = if quick {
+            (2_000, 16, 1)
+        } else {
+            (50_000, 64, 10)
+        };
+        let postgres_url = std::env::var("TIDINGS_BENCH_POSTGRES_URL")
+            .or_else(|_| std::env::var("TIDINGS_TEST_POSTGRES_URL"))
+            .ok()
+            .filter(|url| !url.is_empty());
+        Settings {
+            requests: env_count("TIDINGS_BENCH_REQUESTS", requests),
+            concurrency: env_count("TIDINGS_BENCH_CONCURRENCY", concurrency),
+            rate: env_count("TIDINGS_BENCH_RATE", 2_000),
+            paced_secs: env_count("TIDINGS_BENCH_PACED_SECS", paced_secs),
+            postgres_url,
+        }
+    }
+}
+
+/// A positive count from the environment, or `default` (with a warning when unreadable).
+fn env_count(name: &str, default: usize) -> usize {
+    match std::env::var(name) {
+        Err(_) => default,
+        Ok(text) => match text.replace('_', "").parse::<usize>() {
+            Ok(n) if n > 0 => n,
+            _ => {
+                eprintln!("ignoring {name}={text}: not a positive number");
+                default
+            }
+        },
+    }
+}
+
+fn print_preamble(settings: &Settings) {
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let profile = if cfg!(debug_assertions) {
+        "debug (unoptimized)"
+    } else {
+        "release"
+    };
+    println!("Tidings ingest benchmark: POST /webhooks/shopify, orders/create");
+    println!(
+        "cores: {cores}, build profile: {profile}, body: {} bytes",
+        order_template().len()
+    );
+    println!(
+        "saturation: {} requests from {} clients; paced: {}/s for {} s",
+        settings.requests, settings.concurrency, settings.rate, settings.paced_secs
+    );
+    if settings.postgres_url.is_none() {
+        println!("postgres: skipped (set TIDINGS_BENCH_POSTGRES_URL to include it)");
+    }
+    println!();
+}
+
+// ---------------------------------------------------------------------------------------
+// Runs
+
+/// Which store a run uses.
+#[derive(Clone, Copy)]
+enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    fn name(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        }
+    }
+}
+
+/// How a run offers its load.
+#[derive(Clone, Copy)]
+enum Mode {
+    Saturation,
+    Paced,
+}
+
+async fn run_all(settings: &Settings) -> anyhow::Result<Vec<Row>> {
+    let mut backends = vec![Backend::Sqlite];
+    if settings.postgres_url.is_some() {
+        backends.push(Backend::Postgres);
+    }
+    let mut rows = Vec::new();
+    for backend in backends {
+        for mode in [Mode::Saturation, Mode::Paced] {
+            let scratch = Scratch::create(backend, settings)?;
+            let row = run_one(backend, mode, settings, scratch.url()).await;
+            scratch.remove()?;
+            rows.push(row?);
+        }
+    }
+    Ok(rows)
+}
+
+/// One run: start a server, warm it up, offer the load, wait for the inbox to empty.
+async fn run_one(
+    backend: Backend,
+    mode: Mode,
+    settings: &Settings,
+    database_url: &str,
+) -> anyhow::Result<Row> {
+    let server = Server::start(database_url).await?;
+    let load = Load::new(server.port, settings.concurrency)?;
+    eprintln!("{}: {} ...", backend.name(), mode_label(mode, settings));
+
+    // Warm-up opens the connections and the database pages; its deliveries are
+    // processed before the clock starts so they do not count.
+    let warm_up = prepare("warm", 0, settings.concurrency * 4);
+    load.saturate(warm_up, settings.concurrency).await;
+    let before = wait_for_drain(&server.store, Instant::now()).await?;
+
+    let first = settings.concurrency * 4;
+    let (tally, elapsed, started) = match mode {
+        Mode::Saturation => {
+            let deliveries = prepare("sat", first, settings.requests);
+            let started = Instant::now();
+            let (tally, elapsed) = load.saturate(deliveries, settings.concurrency).await;
+            (tally, elapsed, started)
+        }
+        Mode::Paced => {
+            let deliveries = prepare("paced", first, settings.rate * settings.paced_secs);
+            let started = Instant::now();
+            let (tally, elapsed) = load.pace(deliveries, settings.rate).await;
+            (tally, elapsed, started)
+        }
+    };
+    let drain = wait_for_drain(&server.store, started).await?.since(&before);
+
+    // The server waits for open connections on shutdown, so the client goes first.
+    drop(load);
+    server.stop().await?;
+    Ok(Row::new(
+        backend,
+        mode_label(mode, settings),
+        tally,
+        elapsed,
+        drain,
+    ))
+}
+
+fn mode_label(mode: Mode, settings: &Settings) -> String {
+    match mode {
+        Mode::Saturation => format!("saturate x{}", settings.concurrency),
+        Mode::Paced => format!("paced {}/s", settings.rate),
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Databases and the server
+
+/// A database made for one run, removed afterwards.
+enum Scratch {
+    Sqlite {
+        /// Holds the file; removing the directory removes the database.
+        dir: tempfile::TempDir,
+        url: String,
+    },
+    Postgres {
+        /// The server URL as given; its database is used to create and drop ours.
+        admin_url: String,
+        name: String,
+        url: String,
+    },
+}
+
+impl Scratch {
+    fn create(backend: Backend, settings: &Settings) -> anyhow::Result<Scratch> {
+        match (backend, &settings.postgres_url) {
+            (Backend::Postgres, Some(admin_url)) => {
+                let name = format!("tidings_bench_{}", uuid::Uuid::new_v4().simple());
+                psql(admin_url, &format!("CREATE DATABASE {name}"))?;
+                let url = with_database(admin_url, &name);
+                Ok(Scratch::Postgres {
+                    admin_url: admin_url.clone(),
+                    name,
+                    url,
+                })
+            }
+            _ => {
+                // A directory on disk, not memory: acknowledged must mean synced.
+                let dir = tempfile::Builder::new().prefix("tidings-bench").tempdir()?;
+                let url = format!("sqlite://{}/bench.db", dir.path().display());
+                Ok(Scratch::Sqlite { dir, url })
+            }
+        }
+    }
+
+    fn url(&self) -> &str {
+        match self {
+            Scratch::Sqlite { url, .. } | Scratch::Postgres { url, .. } => url,
+        }
+    }
+
+    fn remove(self) -> anyhow::Result<()> {
+        match self {
+            Scratch::Sqlite { dir, .. } => Ok(dir.close()?),
+            // FORCE ends connections the pool may still hold.
+            Scratch::Postgres {
+                admin_url, name, ..
+            } => psql(
+                &admin_url,
+                &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+            ),
+        }
+    }
+}
+
+/// Runs one SQL statement with `psql`, which spares this crate a direct sqlx dependency.
+fn psql(url: &str, sql: &str) -> anyhow::Result<()> {
+    let output = Command::new("psql")
+        .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", url, "-c", sql])
+        .output()
+        .context("running psql; is it installed?")?;
+    if !output.status.success() {
+        bail!(
+            "psql failed on `{sql}`: {}",
+            String::from_utf8_lossy(&output.stderr).trim()
+        );
+    }
+    Ok(())
+}
+
+/// `url` with its database name replaced by `name`, keeping any query string.
+fn with_database(url: &str, name: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((base, query)) => (base, Some(query)),
+        None => (url, None),
+    };
+    let authority = base.find("://").map_or(0, |i| i + 3);
+    let path = base[authority..]
+        .find('/')
+        .map_or(base.len(), |i| authority + i);
+    let mut out = format!("{}/{name}", &base[..path]);
+    if let Some(query) = query {
+        out.push('?');
+        out.push_str(query);
+    }
+    out
+}
+
+/// A Tidings server running in this process.
+struct Server {
+    port: u16,
+    store: store::Store,
+    stop: oneshot::Sender<()>,
+    task: JoinHandle<anyhow::Result<()>>,
+}
+
+impl Server {
+    async fn start(database_url: &str) -> anyhow::Result<Server> {
+        let mut config = tidings::Config::default();
+        config.listen = "127.0.0.1:0".into();
+        config.database_url = database_url.to_string();
+        config.shopify.webhook_secret = Some(SecretString::from(SECRET.to_string()));
+        let app = tidings::Application::build(config).await?;
+        let (port, store) = (app.port(), app.store().clone());
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(app.run_until_stopped(async {
+            let _ = stopped.await;
+        }));
+        Ok(Server {
+            port,
+            store,
+            stop,
+            task,
+        })
+    }
+
+    async fn stop(self) -> anyhow::Result<()> {
+        let _ = self.stop.send(());
+        self.task.await.context("the server task panicked")?
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Deliveries
+
+/// One webhook, signed and ready to send.
+struct Delivery {
+    webhook_id: String,
+    signature: String,
+    body: Bytes,
+}
+
+/// The fixture's bare order object, as Shopify sends it (the fixture wraps it).
+fn order_template() -> String {
+    let fixture: serde_json::Value = serde_json::from_str(FIXTURE).expect("the fixture is JSON");
+    serde_json::to_string(&fixture["order"]).expect("a JSON value serializes")
+}
+
+/// `count` distinct deliveries: order ids from `FIRST_ORDER_ID + first`, webhook ids
+/// `{tag}-{n}`. Built before the clock starts so the load does no signing.
+fn prepare(tag: &str, first: usize, count: usize) -> Arc<Vec<Delivery>> {
+    let template = order_template();
+    let deliveries = (first..first + count)
+        .map(|n| {
+            let body = template.replace(FIXTURE_ORDER_ID, &(FIRST_ORDER_ID + n as u64).to_string());
+            Delivery {
+                webhook_id: format!("{tag}-{n}"),
+                signature: sign_base64(SECRET, body.as_bytes()),
+                body: Bytes::from(body),
+            }
+        })
+        .collect();
+    Arc::new(deliveries)
+}
+
+// ---------------------------------------------------------------------------------------
+// Load
+
+/// A client aimed at the server's Shopify webhook.
+struct Load {
+    client: reqwest::Client,
+    url: Arc<str>,
+}
+
+/// What a run saw: one latency per accepted request, and what went wrong otherwise.
+#[derive(Default)]
+struct Tally {
+    latencies: Vec<Duration>,
+    errors: usize,
+    /// The first few distinct failures, to say what went wrong.
+    samples: Vec<String>,
+}
+
+impl Tally {
+    fn record(&mut self, outcome: Result<Duration, String>) {
+        match outcome {
+            Ok(latency) => self.latencies.push(latency),
+            Err(failure) => {
+                self.errors += 1;
+                self.keep_sample(failure);
+            }
+        }
+    }
+
+    fn keep_sample(&mut self, failure: String) {
+        if self.samples.len() < 5 && !self.samples.contains(&failure) {
+            self.samples.push(failure);
+        }
+    }
+
+    fn merge(&mut self, other: Tally) {
+        self.latencies.extend(other.latencies);
+        self.errors += other.errors;
+        other.samples.into_iter().for_each(|s| self.keep_sample(s));
+    }
+}
+
+impl Load {
+    fn new(port: u16, concurrency: usize) -> anyhow::Result<Load> {
+        let client = reqwest::Client::builder()
+            .http1_only()
+            .tcp_nodelay(true)
+            .pool_max_idle_per_host(concurrency.max(64))
+            .timeout(Duration::from_secs(30))
+            .build()?;
+        Ok(Load {
+            client,
+            url: format!("http://127.0.0.1:{port}/webhooks/shopify").into(),
+        })
+    }
+
+    /// Sends every delivery from `concurrency` clients, each sending its next as soon
+    /// as the previous is answered. Returns the tally and the wall time.
+    async fn saturate(
+        &self,
+        deliveries: Arc<Vec<Delivery>>,
+        concurrency: usize,
+    ) -> (Tally, Duration) {
+        let next = Arc::new(AtomicUsize::new(0));
+        let started = Instant::now();
+        let mut clients = JoinSet::new();
+        for _ in 0..concurrency {
+            let (client, url) = (self.client.clone(), self.url.clone());
+            let (deliveries, next) = (deliveries.clone(), next.clone());
+            clients.spawn(async move {
+                let mut tally = Tally::default();
+                while let Some(d) = deliveries.get(next.fetch_add(1, Ordering::Relaxed)) {
+                    if started.elapsed() > RUN_DEADLINE {
+                        break;
+                    }
+                    tally.record(send(&client, &url, d).await);
+                }
+                tally
+            });
+        }
+        let mut tally = Tally::default();
+        while let Some(joined) = clients.join_next().await {
+            tally.merge(joined.expect("a client task panicked"));
+        }
+        (tally, started.elapsed())
+    }
+
+    /// Offers delivery `i` at `i / rate` seconds after the start, each on its own task,
+    /// so requests keep going out while earlier ones wait for their answers.
+    async fn pace(&self, deliveries: Arc<Vec<Delivery>>, rate: usize) -> (Tally, Duration) {
+        let started = Instant::now();
+        let tick = Duration::from_secs(1) / rate as u32;
+        let mut requests = JoinSet::new();
+        for i in 0..deliveries.len() {
+            // Timers tick by the millisecond: whatever fell due while asleep goes now.
+            let due = started + tick * i as u32;
+            if due > Instant::now() {
+                tokio::time::sleep_until(due.into()).await;
+            }
+            if started.elapsed() > RUN_DEADLINE {
+                break;
+            }
+            let (client, url, deliveries) =
+                (self.client.clone(), self.url.clone(), deliveries.clone());
+            requests.spawn(async move { send(&client, &url, &deliveries[i]).await });
+        }
+        let mut tally = Tally::default();
+        while let Some(joined) = requests.join_next().await {
+            tally.record(joined.expect("a request task panicked"));
+        }
+        (tally, started.elapsed())
+    }
+}
+
+/// Sends one delivery; the latency on `{"status":"accepted"}`, else what was wrong.
+async fn send(
+    client: &reqwest::Client,
+    url: &str,
+    delivery: &Delivery,
+) -> Result<Duration, String> {
+    let started = Instant::now();
+    let response = client
+        .post(url)
+        .header("content-type", "application/json")
+        .header("x-shopify-topic", "orders/create")
+        .header("x-shopify-webhook-id", &delivery.webhook_id)
+        .header("x-shopify-hmac-sha256", &delivery.signature)
+        .body(delivery.body.clone())
+        .send()
+        .await
+        .map_err(|e| format!("transport: {e}"))?;
+    let status = response.status();
+    let body = response
+        .bytes()
+        .await
+        .map_err(|e| format!("reading the answer: {e}"))?;
+    let latency = started.elapsed();
+    let answer: Option<serde_json::Value> = serde_json::from_slice(&body).ok();
+    match answer.as_ref().and_then(|a| a["status"].as_str()) {
+        Some("accepted") if status == reqwest::StatusCode::OK => Ok(latency),
+        _ => Err(format!("HTTP {status}: {}", String::from_utf8_lossy(&body))),
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// The processor
+
+/// How the processor kept up with a run.
+#[derive(Clone, Copy)]
+struct Drain {
+    /// Inbox rows finished (done or failed) when the inbox was last seen.
+    finished: i64,
+    failed: i64,
+    /// From the start of the load until the inbox was empty (or the wait gave up).
+    seconds: f64,
+    /// From the end of the load until the inbox was empty.
+    after_load: f64,
+    emptied: bool,
+}
+
+impl Drain {
+    /// This drain less what `before` had already finished.
+    fn since(self, before: &Drain) -> Drain {
+        Drain {
+            finished: self.finished - before.finished,
+            failed: self.failed - before.failed,
+            ..self
+        }
+    }
+}
+
+/// Polls the inbox until nothing is pending, for at most [`DRAIN_LIMIT`].
+async fn wait_for_drain(store: &store::Store, load_started: Instant) -> anyhow::Result<Drain> {
+    let load_ended = Instant::now();
+    loop {
+        let counts = store.inbox_counts().await.context("counting the inbox")?;
+        let emptied = counts.pending == 0;
+        if emptied || load_ended.elapsed() > DRAIN_LIMIT {
+            return Ok(Drain {
+                finished: counts.done + counts.failed,
+                failed: counts.failed,
+                seconds: load_started.elapsed().as_secs_f64(),
+                after_load: load_ended.elapsed().as_secs_f64(),
+                emptied,
+            });
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// The table
+
+/// One line of the table.
+struct Row {
+    backend: &'static str,
+    mode: String,
+    requests: usize,
+    errors: usize,
+    seconds: f64,
+    /// Latencies of accepted requests, sorted.
+    latencies: Vec<Duration>,
+    drain: Drain,
+    samples: Vec<String>,
+}
+
+impl Row {
+    fn new(backend: Backend, mode: String, tally: Tally, elapsed: Duration, drain: Drain) -> Row {
+        let mut latencies = tally.latencies;
+        latencies.sort_unstable();
+        Row {
+            backend: backend.name(),
+            mode,
+            requests: latencies.len() + tally.errors,
+            errors: tally.errors,
+            seconds: elapsed.as_secs_f64(),
+            latencies,
+            drain,
+            samples: tally.samples,
+        }
+    }
+
+    /// The latency at quantile `q` (nearest rank), in milliseconds.
+    fn quantile_ms(&self, q: f64) -> f64 {
+        let Some(last) = self.latencies.len().checked_sub(1) else {
+            return f64::NAN;
+        };
+        let rank = ((q * self.latencies.len() as f64).ceil() as usize).saturating_sub(1);
+        self.latencies[rank.min(last)].as_secs_f64() * 1e3
+    }
+}
+
+fn print_table(rows: &[Row]) {
+    println!(
+        "{:<9} {:<13} {:>8} {:>6} {:>7} {:>8} {:>8} {:>8} {:>8} {:>9} {:>11}",
+        "backend",
+        "mode",
+        "requests",
+        "errors",
+        "seconds",
+        "req/s",
+        "p50 ms",
+        "p99 ms",
+        "max ms",
+        "drain s",
+        "processed/s"
+    );
+    for row in rows {
+        let accepted = (row.requests - row.errors) as f64;
+        let drain = &row.drain;
+        let drain_after = if drain.emptied {
+            format!("{:.1}", drain.after_load)
+        } else {
+            format!(">{:.0}", DRAIN_LIMIT.as_secs_f64())
+        };
+        println!(
+            "{:<9} {:<13} {:>8} {:>6} {:>7.2} {:>8.0} {:>8.2} {:>8.2} {:>8.2} {:>9} {:>11.0}",
+            row.backend,
+            row.mode,
+            row.requests,
+            row.errors,
+            row.seconds,
+            accepted / row.seconds,
+            row.quantile_ms(0.50),
+            row.quantile_ms(0.99),
+            row.quantile_ms(1.0),
+            drain_after,
+            drain.finished as f64 / drain.seconds,
+        );
+    }
+    print_notes(rows);
+}
+
+fn print_notes(rows: &[Row]) {
+    println!();
+    println!("req/s: accepted (200, stored and synced) per second of wall time.");
+    println!("drain s: after the load ended, until no delivery was pending.");
+    println!("processed/s: inbox rows finished, per second from the start of the load.");
+    for row in rows {
+        if row.drain.failed > 0 {
+            println!(
+                "{} {}: {} deliveries failed processing",
+                row.backend, row.mode, row.drain.failed
+            );
+        }
+        for sample in &row.samples {
+            println!("{} {}: error: {sample}", row.backend, row.mode);
+        }
+    }
+}

@@ -64,6 +64,8 @@ pub struct IngestConfig {
     pub queue_capacity: usize,
     /// Deliveries processed in one transaction.
     pub process_batch: i64,
+    /// Run the processor in this process; switch off on nodes that only accept.
+    pub processor: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -104,7 +106,7 @@ impl Default for ShopConfig {
 
 impl Default for IngestConfig {
     fn default() -> Self {
-        IngestConfig { batch_max: 2_000, queue_capacity: 20_000, process_batch: 200 }
+        IngestConfig { batch_max: 2_000, queue_capacity: 20_000, process_batch: 200, processor: true }
     }
 }
 
@@ -188,6 +190,9 @@ batch_max = 2000
 queue_capacity = 20000
 # Deliveries processed in one transaction.
 process_batch = 200
+# Process stored deliveries in this process. With several nodes on PostgreSQL, any
+# number of them may process; switch it off on nodes that should only accept.
+processor = true
 "##;
 
 #[cfg(test)]

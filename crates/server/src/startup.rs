@@ -17,7 +17,7 @@ pub struct Application {
     listener: TcpListener,
     state: AppState,
     writer: tokio::task::JoinHandle<()>,
-    processor: tokio::task::JoinHandle<()>,
+    processor: Option<tokio::task::JoinHandle<()>>,
     stop_processor: watch::Sender<bool>,
 }
 
@@ -46,7 +46,9 @@ impl Application {
             ingest::spawn_writer(store.clone(), config.ingest.queue_capacity, config.ingest.batch_max, wake.clone());
         let (stop_processor, stop) = watch::channel(false);
         let ctx = ParseContext { default_region: config.default_region.clone() };
-        let processor = ingest::spawn_processor(store.clone(), ctx, config.ingest.process_batch, wake, stop);
+        let processor = config.ingest.processor.then(|| {
+            ingest::spawn_processor(store.clone(), ctx, config.ingest.process_batch, wake, stop)
+        });
         let state = AppState { store, config: Arc::new(config), ingest };
         Ok(Application { listener, state, writer, processor, stop_processor })
     }
@@ -75,7 +77,9 @@ impl Application {
         // The router (and with it every ingest handle) is gone: the writer drains and ends.
         writer.await.context("waiting for the ingest writer")?;
         let _ = stop_processor.send(true);
-        processor.await.context("waiting for the ingest processor")?;
+        if let Some(processor) = processor {
+            processor.await.context("waiting for the ingest processor")?;
+        }
         tracing::info!("tidings stopped");
         Ok(())
     }

@@ -33,11 +33,13 @@ pub(crate) async fn apply_command(
         Command::UpsertOrder(input) => upsert_order(conn, input, opts).await,
         Command::UpsertShipment { order, shipment } => {
             let mut agg = load_aggregate_by_ref(conn, order).await?;
-            apply_shipment(conn, &mut agg, shipment, opts).await?;
+            let source = agg.source.clone();
+            apply_shipment(conn, &mut agg, shipment, &source, opts).await?;
             finish(conn, agg, opts).await
         }
-        Command::AddEvents { target, estimated_delivery, events } => {
-            add_events(conn, target, *estimated_delivery, events, opts).await
+        Command::AddEvents { target, estimated_delivery, events, reported_by } => {
+            let reported_by = reported_by.as_str();
+            add_events(conn, target, *estimated_delivery, events, reported_by, opts).await
         }
         Command::UpsertCustomer { source, customer } => {
             let id = upsert_customer(conn, source.as_str(), customer, opts.now).await?;
@@ -203,7 +205,7 @@ async fn upsert_order(conn: &mut Conn, input: &OrderInput, opts: &ApplyOptions) 
     agg.new_events += new_events.len();
     apply_to_track(&mut agg, None, Some(before), &new_events, opts);
     for shipment in &input.shipments {
-        apply_shipment(conn, &mut agg, shipment, opts).await?;
+        apply_shipment(conn, &mut agg, shipment, source, opts).await?;
     }
     finish(conn, agg, opts).await
 }
@@ -321,6 +323,7 @@ async fn add_events(
     target: &EventTarget,
     estimated_delivery: Option<DateTime<Utc>>,
     events: &[EventInput],
+    reported_by: &str,
     opts: &ApplyOptions,
 ) -> Result<Applied> {
     let (mut agg, shipment_external_id) = match target {
@@ -338,8 +341,7 @@ async fn add_events(
     match shipment_external_id {
         None => {
             let before = agg.track.status();
-            let source = agg.source.clone();
-            let new_events = record_events(conn, &agg, None, events, &source, opts.now).await?;
+            let new_events = record_events(conn, &agg, None, events, reported_by, opts.now).await?;
             agg.new_events += new_events.len();
             apply_to_track(&mut agg, None, Some(before), &new_events, opts);
         }
@@ -352,7 +354,7 @@ async fn add_events(
                 estimated_delivery,
                 events: events.to_vec(),
             };
-            apply_shipment(conn, &mut agg, &shipment, opts).await?;
+            apply_shipment(conn, &mut agg, &shipment, reported_by, opts).await?;
         }
     }
     finish(conn, agg, opts).await
@@ -394,12 +396,12 @@ async fn apply_shipment(
     conn: &mut Conn,
     agg: &mut Aggregate,
     input: &ShipmentInput,
+    reported_by: &str,
     opts: &ApplyOptions,
 ) -> Result<()> {
     let index = upsert_shipment_row(conn, agg, input, opts.now).await?;
     let before = agg.shipments[index].existed.then(|| agg.shipments[index].track.status());
-    let source = agg.source.clone();
-    let new_events = record_events(conn, agg, Some(index), &input.events, &source, opts.now).await?;
+    let new_events = record_events(conn, agg, Some(index), &input.events, reported_by, opts.now).await?;
     agg.new_events += new_events.len();
     apply_to_track(agg, Some(index), before, &new_events, opts);
     agg.shipments[index].existed = true;

@@ -54,6 +54,7 @@ pub fn parse(body: &[u8]) -> Result<Command, PayloadError> {
         },
         estimated_delivery: tracker.opt_time("est_delivery_date")?,
         events,
+        reported_by: Source::named(SOURCE),
     })
 }
 

@@ -290,6 +290,7 @@ impl EventBody {
             None => EventTarget::Order(order),
         };
         let estimated_delivery = self.estimated_delivery;
-        Ok(Command::AddEvents { target, estimated_delivery, events: vec![self.into_input("")?] })
+        let events = vec![self.into_input("")?];
+        Ok(Command::AddEvents { target, estimated_delivery, events, reported_by: Source::named("api") })
     }
 }

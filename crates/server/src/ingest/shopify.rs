@@ -313,6 +313,7 @@ fn parse_fulfillment_event(e: &Obj) -> Result<Command, PayloadError> {
         },
         estimated_delivery: e.opt_time("estimated_delivery_at")?,
         events: vec![event],
+        reported_by: Source::named(SOURCE),
     })
 }
 
@@ -350,5 +351,6 @@ fn parse_refund(r: &Obj) -> Result<Command, PayloadError> {
         target: EventTarget::Order(order_ref(required_id(r, "order_id")?)),
         estimated_delivery: None,
         events: vec![refund],
+        reported_by: Source::named(SOURCE),
     })
 }
