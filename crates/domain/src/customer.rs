@@ -62,8 +62,10 @@ impl TimeZone {
     /// # Errors
     /// When the name is not in the tz database.
     pub fn parse(name: &str) -> Result<TimeZone, CustomerError> {
-        let tz: chrono_tz::Tz =
-            name.trim().parse().map_err(|_| CustomerError::TimeZone(name.to_string()))?;
+        let tz: chrono_tz::Tz = name
+            .trim()
+            .parse()
+            .map_err(|_| CustomerError::TimeZone(name.to_string()))?;
         Ok(TimeZone(tz.name().to_string()))
     }
 
@@ -86,7 +88,10 @@ impl Locale {
         let bad = || CustomerError::Locale(text.to_string());
         let normalised = text.trim().replace('_', "-");
         let mut parts = normalised.split('-');
-        let language = parts.next().filter(|l| (2..=3).contains(&l.len())).ok_or_else(bad)?;
+        let language = parts
+            .next()
+            .filter(|l| (2..=3).contains(&l.len()))
+            .ok_or_else(bad)?;
         if !language.bytes().all(|b| b.is_ascii_alphabetic()) {
             return Err(bad());
         }
@@ -207,15 +212,28 @@ mod tests {
 
     #[test]
     fn emails_are_normalised_and_checked() {
-        assert_eq!(Email::parse(" Bob@HostMail.com ").unwrap().as_str(), "Bob@hostmail.com");
-        for bad in ["bob", "bob@", "@x.com", "bob@localhost", "a b@x.com", "a@x.com."] {
+        assert_eq!(
+            Email::parse(" Bob@HostMail.com ").unwrap().as_str(),
+            "Bob@hostmail.com"
+        );
+        for bad in [
+            "bob",
+            "bob@",
+            "@x.com",
+            "bob@localhost",
+            "a b@x.com",
+            "a@x.com.",
+        ] {
             assert!(Email::parse(bad).is_err(), "{bad} was accepted");
         }
     }
 
     #[test]
     fn time_zones_come_from_the_tz_database() {
-        assert_eq!(TimeZone::parse("Europe/Madrid").unwrap().as_str(), "Europe/Madrid");
+        assert_eq!(
+            TimeZone::parse("Europe/Madrid").unwrap().as_str(),
+            "Europe/Madrid"
+        );
         assert!(TimeZone::parse("Mars/Olympus").is_err());
     }
 

@@ -11,8 +11,10 @@ pub mod status;
 pub use customer::{Channel, ConsentRecord, CustomerInput, Email, Locale, Purpose, TimeZone};
 pub use money::{Currency, Money};
 pub use order::{
-    Address, Command, EventInput, EventTarget, LineItemInput, OrderInput, OrderRef,
-    ShipmentInput, Source,
+    Address, Command, EventInput, EventTarget, LineItemInput, OrderInput, OrderRef, ShipmentInput,
+    Source,
 };
 pub use phone::PhoneNumber;
-pub use status::{derive_order_status, template_for, OrderFacts, OrderStatus, Partial, Status, Track};
+pub use status::{
+    derive_order_status, template_for, OrderFacts, OrderStatus, Partial, Status, Track,
+};

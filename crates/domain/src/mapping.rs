@@ -125,7 +125,10 @@ mod tests {
             "returning_to_sender",
         ];
         for raw in documented {
-            assert!(shopify_fulfillment_event(raw).is_some(), "{raw} is not mapped");
+            assert!(
+                shopify_fulfillment_event(raw).is_some(),
+                "{raw} is not mapped"
+            );
         }
     }
 
@@ -150,8 +153,15 @@ mod tests {
 
     #[test]
     fn every_woocommerce_status_is_mapped() {
-        for raw in ["pending", "processing", "on-hold", "completed", "cancelled", "refunded", "failed"]
-        {
+        for raw in [
+            "pending",
+            "processing",
+            "on-hold",
+            "completed",
+            "cancelled",
+            "refunded",
+            "failed",
+        ] {
             assert!(woocommerce(raw).is_some(), "{raw} is not mapped");
         }
     }

@@ -22,7 +22,11 @@ pub enum MoneyError {
     #[error("amount {0:?} is not a decimal number such as 12.50")]
     Amount(String),
     #[error("amount {amount:?} has more decimals than {currency} allows ({allowed})")]
-    Precision { amount: String, currency: String, allowed: u32 },
+    Precision {
+        amount: String,
+        currency: String,
+        allowed: u32,
+    },
     #[error("amount {0:?} is too large")]
     Overflow(String),
 }
@@ -101,9 +105,18 @@ impl Money {
             });
         }
         let padded = format!("{whole}{frac:0<width$}", width = exponent as usize);
-        let padded = if padded.is_empty() { "0" } else { padded.as_str() };
-        let minor: i64 = padded.parse().map_err(|_| MoneyError::Overflow(amount.to_string()))?;
-        Ok(Money { minor: if negative { -minor } else { minor }, currency })
+        let padded = if padded.is_empty() {
+            "0"
+        } else {
+            padded.as_str()
+        };
+        let minor: i64 = padded
+            .parse()
+            .map_err(|_| MoneyError::Overflow(amount.to_string()))?;
+        Ok(Money {
+            minor: if negative { -minor } else { minor },
+            currency,
+        })
     }
 
     /// The amount as a decimal string, e.g. `"409.94"`.
@@ -149,10 +162,22 @@ mod tests {
 
     #[test]
     fn bad_amounts_are_rejected_not_rounded() {
-        assert!(matches!(Money::parse_decimal("1.999", usd()), Err(MoneyError::Precision { .. })));
-        assert!(matches!(Money::parse_decimal("abc", usd()), Err(MoneyError::Amount(_))));
-        assert!(matches!(Money::parse_decimal("", usd()), Err(MoneyError::Amount(_))));
-        assert!(matches!(Money::parse_decimal(".", usd()), Err(MoneyError::Amount(_))));
+        assert!(matches!(
+            Money::parse_decimal("1.999", usd()),
+            Err(MoneyError::Precision { .. })
+        ));
+        assert!(matches!(
+            Money::parse_decimal("abc", usd()),
+            Err(MoneyError::Amount(_))
+        ));
+        assert!(matches!(
+            Money::parse_decimal("", usd()),
+            Err(MoneyError::Amount(_))
+        ));
+        assert!(matches!(
+            Money::parse_decimal(".", usd()),
+            Err(MoneyError::Amount(_))
+        ));
         assert!(Currency::parse("US").is_err());
     }
 

@@ -24,7 +24,9 @@ impl Source {
     pub fn parse(name: &str) -> Option<Source> {
         let ok = !name.is_empty()
             && name.len() <= 40
-            && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
         ok.then(|| Source(name.to_string()))
     }
 
@@ -119,16 +121,25 @@ pub enum EventTarget {
     /// The order itself (sources without shipments, refunds, cancellations).
     Order(OrderRef),
     /// A shipment of an order, by the source's shipment id; created if unknown.
-    Shipment { order: OrderRef, shipment_external_id: String },
+    Shipment {
+        order: OrderRef,
+        shipment_external_id: String,
+    },
     /// A parcel known only by its tracking number, as carrier trackers report it.
-    TrackingNumber { tracking_number: String, carrier: Option<String> },
+    TrackingNumber {
+        tracking_number: String,
+        carrier: Option<String>,
+    },
 }
 
 /// Something an ingest path asks the store to do, processed in one transaction.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Command {
     UpsertOrder(Box<OrderInput>),
-    UpsertShipment { order: OrderRef, shipment: ShipmentInput },
+    UpsertShipment {
+        order: OrderRef,
+        shipment: ShipmentInput,
+    },
     AddEvents {
         target: EventTarget,
         estimated_delivery: Option<DateTime<Utc>>,
@@ -136,9 +147,14 @@ pub enum Command {
         /// Who reported the events (a carrier tracker may differ from the order's source).
         reported_by: Source,
     },
-    UpsertCustomer { source: Source, customer: CustomerInput },
+    UpsertCustomer {
+        source: Source,
+        customer: CustomerInput,
+    },
     /// Nothing to do (a ping, a topic Tidings does not follow).
-    Ignore { reason: String },
+    Ignore {
+        reason: String,
+    },
 }
 
 impl EventInput {

@@ -25,11 +25,12 @@ impl PhoneNumber {
     /// # Errors
     /// When the text is not a number, or not a valid one for its region.
     pub fn parse(text: &str, default_region: &str) -> Result<PhoneNumber, PhoneError> {
-        let region: phonenumber::country::Id = default_region
-            .trim()
-            .to_ascii_uppercase()
-            .parse()
-            .map_err(|_| PhoneError::Region(default_region.to_string()))?;
+        let region: phonenumber::country::Id =
+            default_region
+                .trim()
+                .to_ascii_uppercase()
+                .parse()
+                .map_err(|_| PhoneError::Region(default_region.to_string()))?;
         let parsed = phonenumber::parse(Some(region), text)
             .map_err(|_| PhoneError::Unparsable(text.to_string()))?;
         if !phonenumber::is_valid(&parsed) {
@@ -50,7 +51,15 @@ impl PhoneNumber {
 
     /// The last digits only, for logs and pages where the number is personal data.
     pub fn masked(&self) -> String {
-        let tail: String = self.0.chars().rev().take(2).collect::<Vec<_>>().into_iter().rev().collect();
+        let tail: String = self
+            .0
+            .chars()
+            .rev()
+            .take(2)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .collect();
         format!("+…{tail}")
     }
 }
@@ -86,7 +95,10 @@ mod tests {
         // 555 numbers are fictional in North America.
         assert!(PhoneNumber::parse("555-625-1199", "US").is_err());
         assert!(PhoneNumber::parse("not a phone", "US").is_err());
-        assert!(matches!(PhoneNumber::parse("+16136120707", "XX"), Err(PhoneError::Region(_))));
+        assert!(matches!(
+            PhoneNumber::parse("+16136120707", "XX"),
+            Err(PhoneError::Region(_))
+        ));
     }
 
     #[test]

@@ -162,7 +162,12 @@ impl Default for Track {
 impl Track {
     /// A track whose progress starts at `progress` (`Placed` for an order).
     pub fn starting_at(progress: Status) -> Track {
-        Track { progress, last_scan_at: None, side: None, terminal: None }
+        Track {
+            progress,
+            last_scan_at: None,
+            side: None,
+            terminal: None,
+        }
     }
 
     /// What the customer sees for this shipment.
@@ -210,7 +215,10 @@ impl Track {
     fn raise(&mut self, flag: Flag, at: DateTime<Utc>) {
         // Ties in time go to the more serious flag, so arrival order never matters.
         let severity = |f: Flag| f == Flag::DeliveryException;
-        if self.side.is_none_or(|(cur, since)| (at, severity(flag)) > (since, severity(cur))) {
+        if self
+            .side
+            .is_none_or(|(cur, since)| (at, severity(flag)) > (since, severity(cur)))
+        {
             self.side = Some((flag, at));
         }
     }
@@ -285,13 +293,20 @@ pub struct OrderStatus {
 ///
 /// The customer waits for everything they bought, so the least advanced live shipment
 /// sets the status; a problem on any shipment shows first.
-pub fn derive_order_status(facts: OrderFacts, shipments: &[Status]) -> OrderStatus {
-    let plain = |status| OrderStatus { status, partial: None };
+pub fn derive_order_status(facts: &OrderFacts, shipments: &[Status]) -> OrderStatus {
+    let plain = |status| OrderStatus {
+        status,
+        partial: None,
+    };
     let own = facts.track.status();
     if own == Status::Cancelled {
         return plain(Status::Cancelled);
     }
-    let live: Vec<Status> = shipments.iter().copied().filter(|s| *s != Status::Cancelled).collect();
+    let live: Vec<Status> = shipments
+        .iter()
+        .copied()
+        .filter(|s| *s != Status::Cancelled)
+        .collect();
     if live.is_empty() {
         return plain(own);
     }
@@ -361,23 +376,41 @@ mod tests {
     fn confirmed(fully_shipped: bool) -> OrderFacts {
         let mut track = Track::starting_at(Status::Placed);
         track.apply(Status::Confirmed, t(0));
-        OrderFacts { track, fully_shipped }
+        OrderFacts {
+            track,
+            fully_shipped,
+        }
     }
 
     #[test]
     fn shipped_is_announced_once() {
         assert_eq!(template_for(None, Status::InTransit), Some("shipped"));
-        assert_eq!(template_for(Some(Status::Confirmed), Status::Fulfilled), Some("shipped"));
-        assert_eq!(template_for(Some(Status::Fulfilled), Status::InTransit), None);
+        assert_eq!(
+            template_for(Some(Status::Confirmed), Status::Fulfilled),
+            Some("shipped")
+        );
+        assert_eq!(
+            template_for(Some(Status::Fulfilled), Status::InTransit),
+            None
+        );
         assert_eq!(template_for(Some(Status::Delayed), Status::InTransit), None);
-        assert_eq!(template_for(Some(Status::InTransit), Status::Delayed), Some("delayed"));
+        assert_eq!(
+            template_for(Some(Status::InTransit), Status::Delayed),
+            Some("delayed")
+        );
     }
 
     #[test]
     fn a_shipment_moves_forward_and_ignores_older_scans() {
         let mut track = Track::default();
-        assert_eq!(track.apply(Status::InTransit, t(1)), Some(Status::InTransit));
-        assert_eq!(track.apply(Status::OutForDelivery, t(5)), Some(Status::OutForDelivery));
+        assert_eq!(
+            track.apply(Status::InTransit, t(1)),
+            Some(Status::InTransit)
+        );
+        assert_eq!(
+            track.apply(Status::OutForDelivery, t(5)),
+            Some(Status::OutForDelivery)
+        );
         assert_eq!(track.apply(Status::InTransit, t(3)), None);
         assert_eq!(track.status(), Status::OutForDelivery);
     }
@@ -389,7 +422,10 @@ mod tests {
         assert_eq!(track.apply(Status::Delayed, t(2)), Some(Status::Delayed));
         // An older scan arriving late does not clear the delay.
         assert_eq!(track.apply(Status::InTransit, t(1)), None);
-        assert_eq!(track.apply(Status::InTransit, t(3)), Some(Status::InTransit));
+        assert_eq!(
+            track.apply(Status::InTransit, t(3)),
+            Some(Status::InTransit)
+        );
     }
 
     #[test]
@@ -397,8 +433,14 @@ mod tests {
         let mut track = Track::default();
         track.apply(Status::OutForDelivery, t(10));
         assert_eq!(track.apply(Status::DeliveryException, t(5)), None);
-        assert_eq!(track.apply(Status::DeliveryException, t(11)), Some(Status::DeliveryException));
-        assert_eq!(track.apply(Status::Delivered, t(12)), Some(Status::Delivered));
+        assert_eq!(
+            track.apply(Status::DeliveryException, t(11)),
+            Some(Status::DeliveryException)
+        );
+        assert_eq!(
+            track.apply(Status::Delivered, t(12)),
+            Some(Status::Delivered)
+        );
     }
 
     #[test]
@@ -412,18 +454,24 @@ mod tests {
     #[test]
     fn an_order_is_as_far_as_its_least_advanced_shipment() {
         let facts = confirmed(true);
-        let derived = derive_order_status(facts, &[Status::Delivered, Status::InTransit]);
+        let derived = derive_order_status(&facts, &[Status::Delivered, Status::InTransit]);
         assert_eq!(derived.status, Status::InTransit);
         assert_eq!(derived.partial, Some(Partial::PartlyDelivered));
 
-        let derived = derive_order_status(facts, &[Status::Delivered, Status::Delivered]);
-        assert_eq!(derived, OrderStatus { status: Status::Delivered, partial: None });
+        let derived = derive_order_status(&facts, &[Status::Delivered, Status::Delivered]);
+        assert_eq!(
+            derived,
+            OrderStatus {
+                status: Status::Delivered,
+                partial: None
+            }
+        );
     }
 
     #[test]
     fn an_order_with_unshipped_items_is_partly_shipped() {
         let facts = confirmed(false);
-        let derived = derive_order_status(facts, &[Status::InTransit]);
+        let derived = derive_order_status(&facts, &[Status::InTransit]);
         assert_eq!(derived.partial, Some(Partial::PartlyShipped));
     }
 
@@ -431,7 +479,10 @@ mod tests {
     fn a_cancelled_order_stays_cancelled() {
         let mut facts = confirmed(true);
         facts.track.apply(Status::Cancelled, t(3));
-        assert_eq!(derive_order_status(facts, &[Status::InTransit]).status, Status::Cancelled);
+        assert_eq!(
+            derive_order_status(&facts, &[Status::InTransit]).status,
+            Status::Cancelled
+        );
     }
 
     fn any_status() -> impl Strategy<Value = Status> {
@@ -518,7 +569,7 @@ mod tests {
             shipments in proptest::collection::vec(any_status(), 1..5),
         ) {
             let facts = confirmed(true);
-            let derived = derive_order_status(facts, &shipments);
+            let derived = derive_order_status(&facts, &shipments);
             if let Some(rank) = derived.status.rank() {
                 for s in shipments.iter().filter_map(|s| s.rank()) {
                     prop_assert!(rank <= s || derived.status == Status::Delivered);

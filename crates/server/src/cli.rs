@@ -12,7 +12,11 @@ use crate::http::api::Scope;
 use crate::startup::{shutdown_signal, Application};
 
 #[derive(Parser)]
-#[command(name = "tidings", version, about = "Order tracking and retention messaging over RCS")]
+#[command(
+    name = "tidings",
+    version,
+    about = "Order tracking and retention messaging over RCS"
+)]
 struct Cli {
     /// A TOML configuration file (see `tidings default-config`).
     #[arg(long, global = true, env = "TIDINGS_CONFIG")]
@@ -100,14 +104,22 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Cmd::Demo => crate::demo::run(config).await,
             Cmd::Migrate => {
                 Store::open(&config.database_url).await?;
-                println!("migrations applied to {}", store::redact_url(&config.database_url));
+                println!(
+                    "migrations applied to {}",
+                    store::redact_url(&config.database_url)
+                );
                 Ok(())
             }
             Cmd::DefaultConfig => Ok(()),
-            Cmd::Apikey { command: ApikeyCmd::Create { name, scope } } => {
+            Cmd::Apikey {
+                command: ApikeyCmd::Create { name, scope },
+            } => {
                 let store = Store::open(&config.database_url).await?;
                 let key = create_api_key(&store, &name, scope).await?;
-                println!("API key {name:?} with scope {} created. It is shown only once:", scope.as_str());
+                println!(
+                    "API key {name:?} with scope {} created. It is shown only once:",
+                    scope.as_str()
+                );
                 println!("{key}");
                 Ok(())
             }
@@ -134,7 +146,9 @@ pub async fn create_api_key(store: &Store, name: &str, scope: Scope) -> anyhow::
 async fn import(config: Config, command: ImportCmd) -> anyhow::Result<()> {
     let store = Store::open(&config.database_url).await?;
     let report = match command {
-        ImportCmd::Orders { file } => crate::import::import_orders_csv(&store, &file, &config).await?,
+        ImportCmd::Orders { file } => {
+            crate::import::import_orders_csv(&store, &file, &config).await?
+        }
         ImportCmd::Transactions { file, currency } => {
             crate::import::import_transactions(&store, &file, &currency).await?
         }

@@ -106,7 +106,12 @@ impl Default for ShopConfig {
 
 impl Default for IngestConfig {
     fn default() -> Self {
-        IngestConfig { batch_max: 2_000, queue_capacity: 20_000, process_batch: 200, processor: true }
+        IngestConfig {
+            batch_max: 2_000,
+            queue_capacity: 20_000,
+            process_batch: 200,
+            processor: true,
+        }
     }
 }
 
@@ -127,12 +132,15 @@ impl Config {
     /// # Errors
     /// When the file cannot be read or a value has the wrong type; the message names the
     /// key and where it came from.
-    pub fn load(file: Option<&Path>) -> Result<Config, figment::Error> {
+    pub fn load(file: Option<&Path>) -> Result<Config, Box<figment::Error>> {
         let mut figment = Figment::from(Serialized::defaults(Config::default()));
         if let Some(file) = file {
             figment = figment.merge(Toml::file_exact(file));
         }
-        figment.merge(Env::prefixed("TIDINGS_").split("__")).extract()
+        figment
+            .merge(Env::prefixed("TIDINGS_").split("__"))
+            .extract()
+            .map_err(Box::new)
     }
 
     /// A tracking page URL for a token.
@@ -201,7 +209,9 @@ mod tests {
 
     #[test]
     fn the_printed_default_config_is_the_default() {
-        let printed: Config = Figment::from(Toml::string(DEFAULT_CONFIG)).extract().unwrap();
+        let printed: Config = Figment::from(Toml::string(DEFAULT_CONFIG))
+            .extract()
+            .unwrap();
         let defaults = Config::default();
         assert_eq!(
             serde_json::to_value(&printed).unwrap(),
@@ -210,9 +220,14 @@ mod tests {
     }
 
     #[test]
+    // figment's Jail fixes the closure's error type.
+    #[allow(clippy::result_large_err)]
     fn environment_overrides_file_overrides_defaults() {
         figment::Jail::expect_with(|jail| {
-            jail.create_file("tidings.toml", "listen = \"0.0.0.0:9000\"\n[shop]\nname = \"A\"")?;
+            jail.create_file(
+                "tidings.toml",
+                "listen = \"0.0.0.0:9000\"\n[shop]\nname = \"A\"",
+            )?;
             jail.set_env("TIDINGS_SHOP__NAME", "B");
             jail.set_env("TIDINGS_SHOPIFY__WEBHOOK_SECRET", "s3cret");
             let config = Config::load(Some(Path::new("tidings.toml"))).unwrap();

@@ -27,9 +27,12 @@ impl Application {
     /// # Errors
     /// When the database cannot be opened or the address cannot be bound.
     pub async fn build(config: Config) -> anyhow::Result<Application> {
-        let store = Store::open(&config.database_url)
-            .await
-            .with_context(|| format!("opening the database at {}", store::redact_url(&config.database_url)))?;
+        let store = Store::open(&config.database_url).await.with_context(|| {
+            format!(
+                "opening the database at {}",
+                store::redact_url(&config.database_url)
+            )
+        })?;
         Application::build_with_store(config, store).await
     }
 
@@ -42,15 +45,31 @@ impl Application {
             .await
             .with_context(|| format!("binding {}; is another server using it?", config.listen))?;
         let wake = Arc::new(Notify::new());
-        let (ingest, writer) =
-            ingest::spawn_writer(store.clone(), config.ingest.queue_capacity, config.ingest.batch_max, wake.clone());
+        let (ingest, writer) = ingest::spawn_writer(
+            store.clone(),
+            config.ingest.queue_capacity,
+            config.ingest.batch_max,
+            wake.clone(),
+        );
         let (stop_processor, stop) = watch::channel(false);
-        let ctx = ParseContext { default_region: config.default_region.clone() };
+        let ctx = ParseContext {
+            default_region: config.default_region.clone(),
+        };
         let processor = config.ingest.processor.then(|| {
             ingest::spawn_processor(store.clone(), ctx, config.ingest.process_batch, wake, stop)
         });
-        let state = AppState { store, config: Arc::new(config), ingest };
-        Ok(Application { listener, state, writer, processor, stop_processor })
+        let state = AppState {
+            store,
+            config: Arc::new(config),
+            ingest,
+        };
+        Ok(Application {
+            listener,
+            state,
+            writer,
+            processor,
+            stop_processor,
+        })
     }
 
     /// The port bound (useful with `listen = "127.0.0.1:0"`).
@@ -67,18 +86,32 @@ impl Application {
     ///
     /// # Errors
     /// When the server fails.
-    pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
-        let Application { listener, state, writer, processor, stop_processor } = self;
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let Application {
+            listener,
+            state,
+            writer,
+            processor,
+            stop_processor,
+        } = self;
         let addr = listener.local_addr()?;
         tracing::info!(%addr, database = state.store.backend_name(), "tidings is serving");
         let router = http::router(state);
-        axum::serve(listener, router).with_graceful_shutdown(shutdown).await.context("serving HTTP")?;
+        axum::serve(listener, router)
+            .with_graceful_shutdown(shutdown)
+            .await
+            .context("serving HTTP")?;
 
         // The router (and with it every ingest handle) is gone: the writer drains and ends.
         writer.await.context("waiting for the ingest writer")?;
         let _ = stop_processor.send(true);
         if let Some(processor) = processor {
-            processor.await.context("waiting for the ingest processor")?;
+            processor
+                .await
+                .context("waiting for the ingest processor")?;
         }
         tracing::info!("tidings stopped");
         Ok(())

@@ -9,6 +9,10 @@
 //! in one transaction. Applying a command writes the timeline, the new status and the
 //! notification intents (the outbox) together.
 
+// `shared.rs` is mounted once per backend on purpose: the same SQL, compiled against
+// each backend's concrete types.
+#![allow(clippy::duplicate_mod)]
+
 mod error;
 mod models;
 mod postgres;
@@ -41,11 +45,17 @@ pub struct ApplyOptions {
 
 impl ApplyOptions {
     pub fn live() -> ApplyOptions {
-        ApplyOptions { notify: true, now: Utc::now() }
+        ApplyOptions {
+            notify: true,
+            now: Utc::now(),
+        }
     }
 
     pub fn history() -> ApplyOptions {
-        ApplyOptions { notify: false, now: Utc::now() }
+        ApplyOptions {
+            notify: false,
+            now: Utc::now(),
+        }
     }
 }
 
@@ -126,7 +136,12 @@ impl Store {
     ///
     /// # Errors
     /// When the database fails; the batch is then rolled back and stays pending.
-    pub async fn process_inbox<F>(&self, limit: i64, parse: &F, opts: &ApplyOptions) -> Result<usize>
+    pub async fn process_inbox<F>(
+        &self,
+        limit: i64,
+        parse: &F,
+        opts: &ApplyOptions,
+    ) -> Result<usize>
     where
         F: Fn(&InboxRow) -> std::result::Result<Command, String>,
     {
@@ -266,8 +281,14 @@ mod tests {
 
     #[test]
     fn passwords_are_redacted_from_urls() {
-        assert_eq!(redact_url("postgres://u:secret@db/x"), "postgres://u:***@db/x");
-        assert_eq!(redact_url("sqlite://./tidings-data/t.db"), "sqlite://./tidings-data/t.db");
+        assert_eq!(
+            redact_url("postgres://u:secret@db/x"),
+            "postgres://u:***@db/x"
+        );
+        assert_eq!(
+            redact_url("sqlite://./tidings-data/t.db"),
+            "sqlite://./tidings-data/t.db"
+        );
     }
 
     #[test]

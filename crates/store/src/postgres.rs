@@ -33,11 +33,16 @@ impl Backend {
             .acquire_timeout(Duration::from_secs(30))
             .connect(url)
             .await?;
-        Ok(Backend { write: pool.clone(), read: pool })
+        Ok(Backend {
+            write: pool.clone(),
+            read: pool,
+        })
     }
 
     pub(crate) async fn migrate(&self) -> Result<()> {
-        sqlx::migrate!("./migrations/postgres").run(&self.write).await?;
+        sqlx::migrate!("./migrations/postgres")
+            .run(&self.write)
+            .await?;
         Ok(())
     }
 
@@ -83,7 +88,11 @@ impl Backend {
             .iter()
             .map(|d| {
                 let key = (d.source.clone(), d.delivery_id.clone());
-                if fresh.remove(&key) { Accepted::New } else { Accepted::Duplicate }
+                if fresh.remove(&key) {
+                    Accepted::New
+                } else {
+                    Accepted::Duplicate
+                }
             })
             .collect())
     }

@@ -7,8 +7,8 @@
 
 use chrono::{DateTime, Duration, Utc};
 use domain::{
-    derive_order_status, template_for, Command, CustomerInput, EventInput, EventTarget,
-    OrderFacts, OrderInput, OrderRef, OrderStatus, Partial, ShipmentInput, Status, Track,
+    derive_order_status, template_for, Command, CustomerInput, EventInput, EventTarget, OrderFacts,
+    OrderInput, OrderRef, OrderStatus, Partial, ShipmentInput, Status, Track,
 };
 use sqlx::{Acquire, Row};
 use uuid::Uuid;
@@ -37,13 +37,21 @@ pub(crate) async fn apply_command(
             apply_shipment(conn, &mut agg, shipment, &source, opts).await?;
             finish(conn, agg, opts).await
         }
-        Command::AddEvents { target, estimated_delivery, events, reported_by } => {
+        Command::AddEvents {
+            target,
+            estimated_delivery,
+            events,
+            reported_by,
+        } => {
             let reported_by = reported_by.as_str();
             add_events(conn, target, *estimated_delivery, events, reported_by, opts).await
         }
         Command::UpsertCustomer { source, customer } => {
             let id = upsert_customer(conn, source.as_str(), customer, opts.now).await?;
-            Ok(Applied { customer_id: id, ..Applied::default() })
+            Ok(Applied {
+                customer_id: id,
+                ..Applied::default()
+            })
         }
         Command::Ignore { .. } => Ok(Applied::default()),
     }
@@ -87,25 +95,23 @@ pub(crate) async fn upsert_customer(
             .await?;
             id
         }
-        None => {
-            sqlx::query(
-                "INSERT INTO customers (source, external_id, email, phone, first_name, last_name,
+        None => sqlx::query(
+            "INSERT INTO customers (source, external_id, email, phone, first_name, last_name,
                     locale, time_zone, created_at, updated_at)
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) RETURNING id",
-            )
-            .bind(source)
-            .bind(&customer.external_id)
-            .bind(&email)
-            .bind(&phone)
-            .bind(&customer.first_name)
-            .bind(&customer.last_name)
-            .bind(customer.locale.as_ref().map(|l| l.as_str()))
-            .bind(customer.time_zone.as_ref().map(|t| t.as_str()))
-            .bind(now)
-            .fetch_one(&mut *conn)
-            .await?
-            .try_get(0)?
-        }
+        )
+        .bind(source)
+        .bind(&customer.external_id)
+        .bind(&email)
+        .bind(&phone)
+        .bind(&customer.first_name)
+        .bind(&customer.last_name)
+        .bind(customer.locale.as_ref().map(|l| l.as_str()))
+        .bind(customer.time_zone.as_ref().map(|t| t.as_str()))
+        .bind(now)
+        .fetch_one(&mut *conn)
+        .await?
+        .try_get(0)?,
     };
 
     record_consents(conn, id, customer).await?;
@@ -133,7 +139,11 @@ async fn find_customer(
     for (column, value) in [("email", email), ("phone", phone)] {
         let Some(value) = value else { continue };
         let sql = format!("SELECT id FROM customers WHERE {column} = $1 ORDER BY id LIMIT 1");
-        if let Some(row) = sqlx::query(&sql).bind(value).fetch_optional(&mut *conn).await? {
+        if let Some(row) = sqlx::query(&sql)
+            .bind(value)
+            .fetch_optional(&mut *conn)
+            .await?
+        {
             return Ok(Some(row.try_get(0)?));
         }
     }
@@ -141,7 +151,11 @@ async fn find_customer(
 }
 
 /// Appends the consent records that change what is in force; repeats add nothing.
-async fn record_consents(conn: &mut Conn, customer_id: i64, customer: &CustomerInput) -> Result<()> {
+async fn record_consents(
+    conn: &mut Conn,
+    customer_id: i64,
+    customer: &CustomerInput,
+) -> Result<()> {
     for record in &customer.consents {
         let current: Option<bool> = sqlx::query(
             "SELECT granted FROM consents WHERE customer_id = $1 AND purpose = $2 AND channel = $3
@@ -179,7 +193,10 @@ async fn record_consents(conn: &mut Conn, customer_id: i64, customer: &CustomerI
 async fn upsert_order(conn: &mut Conn, input: &OrderInput, opts: &ApplyOptions) -> Result<Applied> {
     let source = input.order.source.as_str();
     let customer_id = upsert_customer(conn, source, &input.customer, opts.now).await?;
-    let address = input.shipping_address.as_ref().map(|a| serde_json::to_string(a).unwrap_or_default());
+    let address = input
+        .shipping_address
+        .as_ref()
+        .map(|a| serde_json::to_string(a).unwrap_or_default());
 
     let sql = format!("SELECT id FROM orders WHERE source = $1 AND external_id = $2{FOR_UPDATE}");
     let existing = sqlx::query(&sql)
@@ -268,8 +285,16 @@ async fn update_order_row(
     Ok(())
 }
 
-async fn replace_line_items(conn: &mut Conn, order_id: i64, source: &str, input: &OrderInput) -> Result<()> {
-    sqlx::query("DELETE FROM line_items WHERE order_id = $1").bind(order_id).execute(&mut *conn).await?;
+async fn replace_line_items(
+    conn: &mut Conn,
+    order_id: i64,
+    source: &str,
+    input: &OrderInput,
+) -> Result<()> {
+    sqlx::query("DELETE FROM line_items WHERE order_id = $1")
+        .bind(order_id)
+        .execute(&mut *conn)
+        .await?;
     for item in &input.line_items {
         let product_id = match &item.product_external_id {
             Some(external_id) => Some(upsert_product(conn, source, external_id, item).await?),
@@ -328,10 +353,17 @@ async fn add_events(
 ) -> Result<Applied> {
     let (mut agg, shipment_external_id) = match target {
         EventTarget::Order(order) => (load_aggregate_by_ref(conn, order).await?, None),
-        EventTarget::Shipment { order, shipment_external_id } => {
-            (load_aggregate_by_ref(conn, order).await?, Some(shipment_external_id.clone()))
-        }
-        EventTarget::TrackingNumber { tracking_number, carrier } => {
+        EventTarget::Shipment {
+            order,
+            shipment_external_id,
+        } => (
+            load_aggregate_by_ref(conn, order).await?,
+            Some(shipment_external_id.clone()),
+        ),
+        EventTarget::TrackingNumber {
+            tracking_number,
+            carrier,
+        } => {
             let (order_id, external_id) =
                 find_shipment_by_tracking(conn, tracking_number, carrier.as_deref()).await?;
             (load_aggregate(conn, order_id).await?, Some(external_id))
@@ -380,16 +412,18 @@ async fn find_shipment_by_tracking(
             _ => true,
         }
     };
-    let row = rows
-        .iter()
-        .find(matches_carrier)
-        .ok_or_else(|| StoreError::NotFound(format!("shipment with tracking number {tracking_number}")))?;
+    let row = rows.iter().find(matches_carrier).ok_or_else(|| {
+        StoreError::NotFound(format!("shipment with tracking number {tracking_number}"))
+    })?;
     Ok((row.try_get(0)?, row.try_get(1)?))
 }
 
 /// Carrier names compared loosely: "FedEx", "fedex" and "Fed Ex" are one carrier.
 fn carrier_key(name: &str) -> String {
-    name.chars().filter(|c| c.is_alphanumeric()).flat_map(char::to_lowercase).collect()
+    name.chars()
+        .filter(|c| c.is_alphanumeric())
+        .flat_map(char::to_lowercase)
+        .collect()
 }
 
 async fn apply_shipment(
@@ -400,8 +434,11 @@ async fn apply_shipment(
     opts: &ApplyOptions,
 ) -> Result<()> {
     let index = upsert_shipment_row(conn, agg, input, opts.now).await?;
-    let before = agg.shipments[index].existed.then(|| agg.shipments[index].track.status());
-    let new_events = record_events(conn, agg, Some(index), &input.events, reported_by, opts.now).await?;
+    let before = agg.shipments[index]
+        .existed
+        .then(|| agg.shipments[index].track.status());
+    let new_events =
+        record_events(conn, agg, Some(index), &input.events, reported_by, opts.now).await?;
     agg.new_events += new_events.len();
     apply_to_track(agg, Some(index), before, &new_events, opts);
     agg.shipments[index].existed = true;
@@ -415,7 +452,11 @@ async fn upsert_shipment_row(
     input: &ShipmentInput,
     now: DateTime<Utc>,
 ) -> Result<usize> {
-    if let Some(index) = agg.shipments.iter().position(|s| s.external_id == input.external_id) {
+    if let Some(index) = agg
+        .shipments
+        .iter()
+        .position(|s| s.external_id == input.external_id)
+    {
         sqlx::query(
             "UPDATE shipments SET carrier = COALESCE($2, carrier),
                 tracking_number = COALESCE($3, tracking_number),
@@ -470,7 +511,10 @@ async fn record_events(
     now: DateTime<Utc>,
 ) -> Result<Vec<EventInput>> {
     let (shipment_id, key) = match shipment {
-        Some(i) => (Some(agg.shipments[i].id), agg.shipments[i].external_id.as_str()),
+        Some(i) => (
+            Some(agg.shipments[i].id),
+            agg.shipments[i].external_id.as_str(),
+        ),
         None => (None, ""),
     };
     let mut fresh = Vec::new();
@@ -573,7 +617,11 @@ async fn load_aggregate_by_ref(conn: &mut Conn, order: &OrderRef) -> Result<Aggr
         .fetch_optional(&mut *conn)
         .await?
         .ok_or_else(|| {
-            StoreError::NotFound(format!("order {} from {}", order.external_id, order.source.as_str()))
+            StoreError::NotFound(format!(
+                "order {} from {}",
+                order.external_id,
+                order.source.as_str()
+            ))
         })?;
     load_aggregate(conn, row.try_get(0)?).await
 }
@@ -584,10 +632,16 @@ async fn load_aggregate(conn: &mut Conn, order_id: i64) -> Result<Aggregate> {
             track_last_scan_at, track_side, track_side_at, track_terminal
          FROM orders WHERE id = $1{FOR_UPDATE}"
     );
-    let row = sqlx::query(&sql).bind(order_id).fetch_one(&mut *conn).await?;
+    let row = sqlx::query(&sql)
+        .bind(order_id)
+        .fetch_one(&mut *conn)
+        .await?;
     let status = OrderStatus {
         status: parse_status(&row.try_get::<String, _>(3)?)?,
-        partial: row.try_get::<Option<String>, _>(4)?.as_deref().and_then(Partial::parse),
+        partial: row
+            .try_get::<Option<String>, _>(4)?
+            .as_deref()
+            .and_then(Partial::parse),
     };
     let track = read_track(&row, 5)?;
     let mut agg = Aggregate {
@@ -643,8 +697,11 @@ async fn finish(conn: &mut Conn, agg: Aggregate, opts: &ApplyOptions) -> Result<
     }
 
     let statuses: Vec<Status> = agg.shipments.iter().map(|s| s.track.status()).collect();
-    let facts = OrderFacts { track: agg.track.clone(), fully_shipped: agg.fully_shipped.unwrap_or(true) };
-    let derived = derive_order_status(facts, &statuses);
+    let facts = OrderFacts {
+        track: agg.track.clone(),
+        fully_shipped: agg.fully_shipped.unwrap_or(true),
+    };
+    let derived = derive_order_status(&facts, &statuses);
     let t = TrackColumns::from(&agg.track);
     sqlx::query(
         "UPDATE orders SET status = $2, status_detail = $3, track_progress = $4,
@@ -733,7 +790,10 @@ fn read_track(row: &<Db as sqlx::Database>::Row, first: usize) -> Result<Track> 
                 other => return Err(StoreError::Corrupt(format!("{other} is not a side state"))),
             };
             let at: Option<DateTime<Utc>> = row.try_get(first + 3)?;
-            Some((flag, at.ok_or_else(|| StoreError::Corrupt("side state without time".into()))?))
+            Some((
+                flag,
+                at.ok_or_else(|| StoreError::Corrupt("side state without time".into()))?,
+            ))
         }
         None => None,
     };
@@ -741,7 +801,11 @@ fn read_track(row: &<Db as sqlx::Database>::Row, first: usize) -> Result<Track> 
         progress: parse_status(&row.try_get::<String, _>(first)?)?,
         last_scan_at: row.try_get(first + 1)?,
         side,
-        terminal: row.try_get::<Option<String>, _>(first + 4)?.as_deref().map(parse_status).transpose()?,
+        terminal: row
+            .try_get::<Option<String>, _>(first + 4)?
+            .as_deref()
+            .map(parse_status)
+            .transpose()?,
     })
 }
 
@@ -769,7 +833,11 @@ where
          ORDER BY id LIMIT $2{}",
         super::SKIP_LOCKED
     );
-    let rows = sqlx::query(&sql).bind(opts.now).bind(limit).fetch_all(&mut *conn).await?;
+    let rows = sqlx::query(&sql)
+        .bind(opts.now)
+        .bind(limit)
+        .fetch_all(&mut *conn)
+        .await?;
     let mut handled = 0;
     for row in rows {
         let delivery = InboxRow {
@@ -786,7 +854,12 @@ where
     Ok(handled)
 }
 
-async fn process_one<F>(conn: &mut Conn, delivery: &InboxRow, parse: &F, opts: &ApplyOptions) -> Result<()>
+async fn process_one<F>(
+    conn: &mut Conn,
+    delivery: &InboxRow,
+    parse: &F,
+    opts: &ApplyOptions,
+) -> Result<()>
 where
     F: Fn(&InboxRow) -> std::result::Result<Command, String>,
 {
@@ -796,7 +869,16 @@ where
         Ok(command) => command,
         Err(reason) => {
             tracing::warn!(inbox_id = delivery.id, %reason, "stored delivery cannot be parsed");
-            return mark_delivery(conn, delivery.id, "failed", delivery.attempts + 1, None, Some(&reason), opts.now).await;
+            return mark_delivery(
+                conn,
+                delivery.id,
+                "failed",
+                delivery.attempts + 1,
+                None,
+                Some(&reason),
+                opts.now,
+            )
+            .await;
         }
     };
 
@@ -804,7 +886,16 @@ where
     match apply_command(&mut savepoint, &command, opts).await {
         Ok(_) => {
             savepoint.commit().await?;
-            mark_delivery(conn, delivery.id, "done", delivery.attempts + 1, None, None, opts.now).await
+            mark_delivery(
+                conn,
+                delivery.id,
+                "done",
+                delivery.attempts + 1,
+                None,
+                None,
+                opts.now,
+            )
+            .await
         }
         Err(StoreError::Database(e)) if is_connection_error(&e) => Err(StoreError::Database(e)),
         Err(error) => {
@@ -813,18 +904,42 @@ where
             let reason = error.to_string();
             if attempts >= MAX_ATTEMPTS {
                 tracing::error!(inbox_id = delivery.id, %reason, "delivery failed for good");
-                return mark_delivery(conn, delivery.id, "failed", attempts, None, Some(&reason), opts.now).await;
+                return mark_delivery(
+                    conn,
+                    delivery.id,
+                    "failed",
+                    attempts,
+                    None,
+                    Some(&reason),
+                    opts.now,
+                )
+                .await;
             }
             // Typically an event for an order that has not arrived yet: try again later.
             let retry_at = opts.now + Duration::seconds(2i64.pow(attempts as u32).min(3_600));
             tracing::debug!(inbox_id = delivery.id, %reason, attempts, "delivery will be retried");
-            mark_delivery(conn, delivery.id, "pending", attempts, Some(retry_at), Some(&reason), opts.now).await
+            mark_delivery(
+                conn,
+                delivery.id,
+                "pending",
+                attempts,
+                Some(retry_at),
+                Some(&reason),
+                opts.now,
+            )
+            .await
         }
     }
 }
 
 fn is_connection_error(error: &sqlx::Error) -> bool {
-    matches!(error, sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::WorkerCrashed)
+    matches!(
+        error,
+        sqlx::Error::Io(_)
+            | sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::WorkerCrashed
+    )
 }
 
 async fn mark_delivery(
@@ -868,11 +983,20 @@ pub(crate) async fn insert_delivery(conn: &mut Conn, delivery: &Delivery) -> Res
     .execute(&mut *conn)
     .await?
     .rows_affected();
-    Ok(if inserted > 0 { Accepted::New } else { Accepted::Duplicate })
+    Ok(if inserted > 0 {
+        Accepted::New
+    } else {
+        Accepted::Duplicate
+    })
 }
 
 /// Marks a delivery processed in the request that stored it (the REST path).
-pub(crate) async fn mark_done(conn: &mut Conn, source: &str, delivery_id: &str, now: DateTime<Utc>) -> Result<()> {
+pub(crate) async fn mark_done(
+    conn: &mut Conn,
+    source: &str,
+    delivery_id: &str,
+    now: DateTime<Utc>,
+) -> Result<()> {
     sqlx::query(
         "UPDATE inbox SET state = 'done', attempts = attempts + 1, processed_at = $3
          WHERE source = $1 AND delivery_id = $2",
@@ -886,7 +1010,9 @@ pub(crate) async fn mark_done(conn: &mut Conn, source: &str, delivery_id: &str, 
 }
 
 pub(crate) async fn inbox_counts(conn: &mut Conn) -> Result<InboxCounts> {
-    let rows = sqlx::query("SELECT state, COUNT(*) FROM inbox GROUP BY state").fetch_all(&mut *conn).await?;
+    let rows = sqlx::query("SELECT state, COUNT(*) FROM inbox GROUP BY state")
+        .fetch_all(&mut *conn)
+        .await?;
     let mut counts = InboxCounts::default();
     for row in rows {
         let state: String = row.try_get(0)?;
@@ -940,7 +1066,10 @@ pub(crate) async fn get_order(conn: &mut Conn, id: i64) -> Result<OrderView> {
         currency: row.try_get(5)?,
         total_minor: row.try_get(6)?,
         status: parse_status(&row.try_get::<String, _>(7)?)?,
-        status_detail: row.try_get::<Option<String>, _>(8)?.as_deref().and_then(Partial::parse),
+        status_detail: row
+            .try_get::<Option<String>, _>(8)?
+            .as_deref()
+            .and_then(Partial::parse),
         placed_at: row.try_get(9)?,
         shipping_address: address.and_then(|a| serde_json::from_str(&a).ok()),
         tracking_token: row.try_get(11)?,
@@ -1011,7 +1140,11 @@ async fn get_timeline(conn: &mut Conn, order_id: i64) -> Result<Vec<TimelineEntr
         .map(|r| {
             Ok(TimelineEntry {
                 shipment_id: r.try_get(0)?,
-                status: r.try_get::<Option<String>, _>(1)?.as_deref().map(parse_status).transpose()?,
+                status: r
+                    .try_get::<Option<String>, _>(1)?
+                    .as_deref()
+                    .map(parse_status)
+                    .transpose()?,
                 raw_status: r.try_get(2)?,
                 detail: r.try_get(3)?,
                 location: r.try_get(4)?,
@@ -1060,11 +1193,15 @@ pub(crate) async fn get_customer(conn: &mut Conn, id: i64) -> Result<CustomerVie
             recorded_at: r.try_get(4)?,
         });
     }
-    let orders = sqlx::query("SELECT id FROM orders WHERE customer_id = $1 ORDER BY placed_at DESC")
-        .bind(id)
-        .fetch_all(&mut *conn)
-        .await?;
-    customer.order_ids = orders.iter().map(|r| r.try_get(0)).collect::<Result<_, _>>()?;
+    let orders =
+        sqlx::query("SELECT id FROM orders WHERE customer_id = $1 ORDER BY placed_at DESC")
+            .bind(id)
+            .fetch_all(&mut *conn)
+            .await?;
+    customer.order_ids = orders
+        .iter()
+        .map(|r| r.try_get(0))
+        .collect::<Result<_, _>>()?;
     Ok(customer)
 }
 
@@ -1170,7 +1307,12 @@ pub(crate) async fn set_import_rows_done(
 // The backend's public face, over the functions above
 
 impl super::Backend {
-    pub(crate) async fn process_inbox<F>(&self, limit: i64, parse: &F, opts: &ApplyOptions) -> Result<usize>
+    pub(crate) async fn process_inbox<F>(
+        &self,
+        limit: i64,
+        parse: &F,
+        opts: &ApplyOptions,
+    ) -> Result<usize>
     where
         F: Fn(&InboxRow) -> std::result::Result<Command, String>,
     {
@@ -1209,7 +1351,9 @@ impl super::Backend {
             let result = apply_command(&mut savepoint, command, opts).await;
             match &result {
                 Ok(_) => savepoint.commit().await?,
-                Err(StoreError::Database(e)) if is_connection_error(e) => return Err(result.unwrap_err()),
+                Err(StoreError::Database(e)) if is_connection_error(e) => {
+                    return Err(result.unwrap_err())
+                }
                 Err(_) => savepoint.rollback().await?,
             }
             results.push(result);
@@ -1249,7 +1393,13 @@ impl super::Backend {
         inbox_counts(&mut *self.read.acquire().await?).await
     }
 
-    pub(crate) async fn create_api_key(&self, name: &str, scope: &str, prefix: &str, hash: &str) -> Result<i64> {
+    pub(crate) async fn create_api_key(
+        &self,
+        name: &str,
+        scope: &str,
+        prefix: &str,
+        hash: &str,
+    ) -> Result<i64> {
         let mut tx = self.begin_write().await?;
         let id = insert_api_key(&mut tx, name, scope, prefix, hash, Utc::now()).await?;
         tx.commit().await?;

@@ -55,7 +55,9 @@ impl Backend {
     }
 
     pub(crate) async fn migrate(&self) -> Result<()> {
-        sqlx::migrate!("./migrations/sqlite").run(&self.write).await?;
+        sqlx::migrate!("./migrations/sqlite")
+            .run(&self.write)
+            .await?;
         Ok(())
     }
 

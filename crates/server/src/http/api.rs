@@ -46,15 +46,20 @@ pub struct Caller(pub ApiKey);
 impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let header = parts
             .headers
             .get(axum::http::header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .ok_or_else(|| ApiError::Unauthorized("send an API key as Authorization: Bearer <key>".into()))?;
-        let secret = header
-            .strip_prefix("Bearer ")
-            .ok_or_else(|| ApiError::Unauthorized("the Authorization header must be Bearer <key>".into()))?;
+            .ok_or_else(|| {
+                ApiError::Unauthorized("send an API key as Authorization: Bearer <key>".into())
+            })?;
+        let secret = header.strip_prefix("Bearer ").ok_or_else(|| {
+            ApiError::Unauthorized("the Authorization header must be Bearer <key>".into())
+        })?;
         let key = state
             .store
             .find_api_key(secret.trim())
@@ -70,7 +75,10 @@ impl Caller {
         if Scope::allows_writes(&self.0.scope) {
             Ok(())
         } else {
-            Err(ApiError::Forbidden(format!("a key with scope {} cannot write; use an ingest key", self.0.scope)))
+            Err(ApiError::Forbidden(format!(
+                "a key with scope {} cannot write; use an ingest key",
+                self.0.scope
+            )))
         }
     }
 }
@@ -86,7 +94,10 @@ pub struct OrderResponse {
 fn parse_json<T: DeserializeOwned>(body: &[u8]) -> ApiResult<T> {
     serde_json::from_slice(body).map_err(|e| {
         if e.is_syntax() || e.is_eof() {
-            ApiError::BadRequest { code: "malformed_body", message: format!("body is not valid JSON: {e}") }
+            ApiError::BadRequest {
+                code: "malformed_body",
+                message: format!("body is not valid JSON: {e}"),
+            }
         } else {
             ApiError::Unprocessable(e.to_string())
         }
@@ -94,7 +105,8 @@ fn parse_json<T: DeserializeOwned>(body: &[u8]) -> ApiResult<T> {
 }
 
 fn parse_id(raw: &str, what: &str) -> ApiResult<i64> {
-    raw.parse().map_err(|_| ApiError::NotFound(format!("{what} {raw:?} not found")))
+    raw.parse()
+        .map_err(|_| ApiError::NotFound(format!("{what} {raw:?} not found")))
 }
 
 /// `POST /api/v1/orders`: create or update an order by source and external id.
@@ -108,14 +120,19 @@ pub async fn upsert_order(
     caller.require_write()?;
     let payload: OrderBody = parse_json(&body)?;
     let order_ref = OrderRef {
-        source: Source::parse(payload.source.as_deref().unwrap_or("api"))
-            .ok_or_else(|| ApiError::Unprocessable("source: must be lower-case letters, digits, - or _".into()))?,
+        source: Source::parse(payload.source.as_deref().unwrap_or("api")).ok_or_else(|| {
+            ApiError::Unprocessable("source: must be lower-case letters, digits, - or _".into())
+        })?,
         external_id: payload.external_id.clone(),
     };
     let command = payload.into_command(&state.config.default_region)?;
     let existed = state.store.order_id_by_ref(&order_ref).await?.is_some();
     let order_id = ingest(&state, &headers, "order.upsert", &body, &command).await?;
-    let status = if existed { StatusCode::OK } else { StatusCode::CREATED };
+    let status = if existed {
+        StatusCode::OK
+    } else {
+        StatusCode::CREATED
+    };
     Ok((status, Json(order_response(&state, order_id).await?)))
 }
 
@@ -133,7 +150,10 @@ pub async fn add_shipment(
     let payload: ShipmentBody = parse_json(&body)?;
     let command = payload.into_command(order_ref_of(&order))?;
     let order_id = ingest(&state, &headers, "shipment.upsert", &body, &command).await?;
-    Ok((StatusCode::CREATED, Json(order_response(&state, order_id).await?)))
+    Ok((
+        StatusCode::CREATED,
+        Json(order_response(&state, order_id).await?),
+    ))
 }
 
 /// `POST /api/v1/orders/{id}/events`.
@@ -150,7 +170,10 @@ pub async fn add_event(
     let payload: EventBody = parse_json(&body)?;
     let command = payload.into_command(order_ref_of(&order))?;
     let order_id = ingest(&state, &headers, "event.add", &body, &command).await?;
-    Ok((StatusCode::CREATED, Json(order_response(&state, order_id).await?)))
+    Ok((
+        StatusCode::CREATED,
+        Json(order_response(&state, order_id).await?),
+    ))
 }
 
 /// `GET /api/v1/orders/{id}`.
@@ -170,7 +193,9 @@ pub async fn get_customer(
     _caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult<Json<CustomerView>> {
-    Ok(Json(state.store.get_customer(parse_id(&id, "customer")?).await?))
+    Ok(Json(
+        state.store.get_customer(parse_id(&id, "customer")?).await?,
+    ))
 }
 
 fn order_ref_of(order: &OrderView) -> OrderRef {
@@ -183,13 +208,25 @@ fn order_ref_of(order: &OrderView) -> OrderRef {
 async fn order_response(state: &AppState, order_id: i64) -> ApiResult<OrderResponse> {
     let order = state.store.get_order(order_id).await?;
     let tracking_url = state.config.tracking_url(&order.tracking_token);
-    Ok(OrderResponse { order, tracking_url })
+    Ok(OrderResponse {
+        order,
+        tracking_url,
+    })
 }
 
 /// Stores the request as a delivery and applies it in one transaction. A repeated
 /// `Idempotency-Key` applies nothing and answers with the order as it stands.
-async fn ingest(state: &AppState, headers: &HeaderMap, topic: &str, body: &[u8], command: &Command) -> ApiResult<i64> {
-    let key = headers.get("idempotency-key").and_then(|v| v.to_str().ok()).map(str::to_string);
+async fn ingest(
+    state: &AppState,
+    headers: &HeaderMap,
+    topic: &str,
+    body: &[u8],
+    command: &Command,
+) -> ApiResult<i64> {
+    let key = headers
+        .get("idempotency-key")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
     let delivery = Delivery {
         source: "api".into(),
         delivery_id: key.unwrap_or_else(|| uuid::Uuid::now_v7().to_string()),
@@ -197,11 +234,18 @@ async fn ingest(state: &AppState, headers: &HeaderMap, topic: &str, body: &[u8],
         body: body.to_vec(),
         received_at: Utc::now(),
     };
-    let (accepted, applied) = state.store.ingest_and_apply(&delivery, command, &ApplyOptions::live()).await?;
+    let (accepted, applied) = state
+        .store
+        .ingest_and_apply(&delivery, command, &ApplyOptions::live())
+        .await?;
     let order_id = match (accepted, applied.order_id) {
         (_, Some(id)) => id,
         (Accepted::Duplicate, None) => replayed_order(state, command).await?,
-        (Accepted::New, None) => return Err(ApiError::Internal(anyhow::anyhow!("command applied to no order"))),
+        (Accepted::New, None) => {
+            return Err(ApiError::Internal(anyhow::anyhow!(
+                "command applied to no order"
+            )))
+        }
     };
     tracing::Span::current().record("order_id", order_id);
     Ok(order_id)
@@ -211,9 +255,19 @@ async fn replayed_order(state: &AppState, command: &Command) -> ApiResult<i64> {
     let order_ref = match command {
         Command::UpsertOrder(input) => &input.order,
         Command::UpsertShipment { order, .. } => order,
-        Command::AddEvents { target: domain::EventTarget::Order(order), .. } => order,
-        Command::AddEvents { target: domain::EventTarget::Shipment { order, .. }, .. } => order,
-        _ => return Err(ApiError::Unprocessable("this request names no order".into())),
+        Command::AddEvents {
+            target: domain::EventTarget::Order(order),
+            ..
+        } => order,
+        Command::AddEvents {
+            target: domain::EventTarget::Shipment { order, .. },
+            ..
+        } => order,
+        _ => {
+            return Err(ApiError::Unprocessable(
+                "this request names no order".into(),
+            ))
+        }
     };
     state
         .store

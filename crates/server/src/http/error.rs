@@ -55,7 +55,9 @@ impl IntoResponse for ApiError {
         let body = Json(json!({ "error": { "code": code, "message": message } }));
         let mut response = (status, body).into_response();
         if status == StatusCode::SERVICE_UNAVAILABLE {
-            response.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
         }
         response
     }
@@ -64,7 +66,10 @@ impl IntoResponse for ApiError {
 impl From<PayloadError> for ApiError {
     fn from(error: PayloadError) -> Self {
         if error.field == "body" {
-            ApiError::BadRequest { code: "malformed_body", message: error.to_string() }
+            ApiError::BadRequest {
+                code: "malformed_body",
+                message: error.to_string(),
+            }
         } else {
             ApiError::Unprocessable(error.to_string())
         }

@@ -29,7 +29,9 @@ pub struct AppState {
 
 impl AppState {
     pub fn parse_context(&self) -> ParseContext {
-        ParseContext { default_region: self.config.default_region.clone() }
+        ParseContext {
+            default_region: self.config.default_region.clone(),
+        }
     }
 }
 

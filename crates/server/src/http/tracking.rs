@@ -441,29 +441,26 @@ fn reached_rank(order: &OrderView) -> u8 {
     if let Some(rank) = order.status.rank() {
         return rank;
     }
-    let over = |s: &&ShipmentView| matches!(s.status, Status::Cancelled | Status::Returned);
-    let live: Vec<&ShipmentView> = order.shipments.iter().filter(|s| !over(s)).collect();
-    let furthest = |shipment: Option<i64>| {
-        let entries = order
-            .timeline
-            .iter()
-            .filter(|e| shipment.is_none() || e.shipment_id == shipment);
-        entries
-            .filter_map(|e| e.status.and_then(Status::rank))
-            .max()
-    };
-    let shipment_rank = |s: &ShipmentView| {
-        let floor = Status::Fulfilled.rank().unwrap_or(2);
-        s.status
-            .rank()
-            .or(furthest(Some(s.id)))
-            .unwrap_or(floor)
-            .max(floor)
-    };
-    match live.iter().map(|s| shipment_rank(s)).min() {
-        Some(rank) => rank,
-        None => furthest(None).unwrap_or(0),
-    }
+    let ended = |s: &&ShipmentView| matches!(s.status, Status::Cancelled | Status::Returned);
+    let live = order.shipments.iter().filter(|s| !ended(s));
+    let least = live.map(|s| shipment_rank(s, &order.timeline)).min();
+    least.unwrap_or_else(|| furthest_rank(order.timeline.iter()).unwrap_or(0))
+}
+
+/// A shipment's progress; it is at least "shipped", since it exists once a label does.
+fn shipment_rank(shipment: &ShipmentView, timeline: &[TimelineEntry]) -> u8 {
+    let floor = Status::Fulfilled.rank().unwrap_or(2);
+    let own = timeline
+        .iter()
+        .filter(|e| e.shipment_id == Some(shipment.id));
+    let rank = shipment.status.rank().or_else(|| furthest_rank(own));
+    rank.map_or(floor, |rank| rank.max(floor))
+}
+
+fn furthest_rank<'a>(entries: impl Iterator<Item = &'a TimelineEntry>) -> Option<u8> {
+    entries
+        .filter_map(|e| e.status.and_then(Status::rank))
+        .max()
 }
 
 /// The soonest estimate among shipments still on their way, while the order is.

@@ -22,10 +22,17 @@ type HmacSha256 = Hmac<Sha256>;
 
 /// `POST /webhooks/shopify`.
 #[tracing::instrument(name = "shopify webhook", skip_all, fields(topic, delivery_id))]
-pub async fn shopify(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> ApiResult<Json<Value>> {
+pub async fn shopify(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Json<Value>> {
     // Shopify's newer Events delivery drops the `X-` prefix.
-    let header = |name: &str| header_str(&headers, &format!("x-{name}")).or_else(|| header_str(&headers, name));
-    let signature = header("shopify-hmac-sha256").ok_or_else(|| missing_signature("X-Shopify-Hmac-Sha256"))?;
+    let header = |name: &str| {
+        header_str(&headers, &format!("x-{name}")).or_else(|| header_str(&headers, name))
+    };
+    let signature =
+        header("shopify-hmac-sha256").ok_or_else(|| missing_signature("X-Shopify-Hmac-Sha256"))?;
     let secret = secret_for(&state.config.shopify.webhook_secret, "shopify")?;
     let expected = base64::engine::general_purpose::STANDARD
         .decode(signature.trim())
@@ -43,7 +50,11 @@ pub async fn shopify(State(state): State<AppState>, headers: HeaderMap, body: By
 
 /// `POST /webhooks/woocommerce`.
 #[tracing::instrument(name = "woocommerce webhook", skip_all, fields(topic, delivery_id))]
-pub async fn woocommerce(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> ApiResult<Json<Value>> {
+pub async fn woocommerce(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Json<Value>> {
     // The creation ping carries nothing to store, so there is nothing to verify.
     if woocommerce::is_ping(&body) {
         return Ok(Json(json!({ "status": "ok" })));
@@ -56,7 +67,8 @@ pub async fn woocommerce(State(state): State<AppState>, headers: HeaderMap, body
         .map_err(|_| bad_signature())?;
     verify(secret.expose_secret().as_bytes(), &body, &expected)?;
 
-    let topic = header_str(&headers, "x-wc-webhook-topic").ok_or_else(|| missing_header("X-WC-Webhook-Topic"))?;
+    let topic = header_str(&headers, "x-wc-webhook-topic")
+        .ok_or_else(|| missing_header("X-WC-Webhook-Topic"))?;
     let delivery_id = header_str(&headers, "x-wc-webhook-delivery-id")
         .ok_or_else(|| missing_header("X-WC-Webhook-Delivery-ID"))?;
     record_ids(&topic, &delivery_id);
@@ -66,19 +78,35 @@ pub async fn woocommerce(State(state): State<AppState>, headers: HeaderMap, body
 
 /// `POST /webhooks/easypost`.
 #[tracing::instrument(name = "easypost webhook", skip_all, fields(topic, delivery_id))]
-pub async fn easypost(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> ApiResult<Json<Value>> {
-    let signature = header_str(&headers, "x-hmac-signature").ok_or_else(|| missing_signature("X-Hmac-Signature"))?;
+pub async fn easypost(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Json<Value>> {
+    let signature = header_str(&headers, "x-hmac-signature")
+        .ok_or_else(|| missing_signature("X-Hmac-Signature"))?;
     let secret = secret_for(&state.config.easypost.webhook_secret, "easypost")?;
-    let hex_digest = signature.trim().strip_prefix("hmac-sha256-hex=").ok_or_else(bad_signature)?;
+    let hex_digest = signature
+        .trim()
+        .strip_prefix("hmac-sha256-hex=")
+        .ok_or_else(bad_signature)?;
     let expected = hex::decode(hex_digest).map_err(|_| bad_signature())?;
     // EasyPost keys the HMAC with the secret in Unicode NFKD form.
     let key: String = secret.expose_secret().nfkd().collect();
     verify(key.as_bytes(), &body, &expected)?;
 
-    let event: Value = serde_json::from_slice(&body)
-        .map_err(|e| ApiError::BadRequest { code: "malformed_body", message: format!("body is not valid JSON: {e}") })?;
-    let delivery_id = event["id"].as_str().map(str::to_string).ok_or_else(|| ApiError::Unprocessable("id: is required".into()))?;
-    let topic = event["description"].as_str().unwrap_or_default().to_string();
+    let event: Value = serde_json::from_slice(&body).map_err(|e| ApiError::BadRequest {
+        code: "malformed_body",
+        message: format!("body is not valid JSON: {e}"),
+    })?;
+    let delivery_id = event["id"]
+        .as_str()
+        .map(str::to_string)
+        .ok_or_else(|| ApiError::Unprocessable("id: is required".into()))?;
+    let topic = event["description"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
     record_ids(&topic, &delivery_id);
     easypost::parse(&body)?;
     accept(&state, easypost::SOURCE, delivery_id, topic, body).await
@@ -90,8 +118,20 @@ fn record_ids(topic: &str, delivery_id: &str) {
     span.record("delivery_id", delivery_id);
 }
 
-async fn accept(state: &AppState, source: &str, delivery_id: String, topic: String, body: Bytes) -> ApiResult<Json<Value>> {
-    let delivery = Delivery { source: source.to_string(), delivery_id, topic, body: body.to_vec(), received_at: Utc::now() };
+async fn accept(
+    state: &AppState,
+    source: &str,
+    delivery_id: String,
+    topic: String,
+    body: Bytes,
+) -> ApiResult<Json<Value>> {
+    let delivery = Delivery {
+        source: source.to_string(),
+        delivery_id,
+        topic,
+        body: body.to_vec(),
+        received_at: Utc::now(),
+    };
     let status = match state.ingest.accept(delivery).await? {
         Accepted::New => "accepted",
         Accepted::Duplicate => "duplicate",
@@ -100,7 +140,11 @@ async fn accept(state: &AppState, source: &str, delivery_id: String, topic: Stri
 }
 
 fn header_str(headers: &HeaderMap, name: &str) -> Option<String> {
-    headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_string).filter(|v| !v.is_empty())
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+        .filter(|v| !v.is_empty())
 }
 
 fn secret_for<'a>(secret: &'a Option<SecretString>, platform: &str) -> ApiResult<&'a SecretString> {
@@ -128,7 +172,10 @@ fn missing_signature(header: &str) -> ApiError {
 }
 
 fn missing_header(header: &str) -> ApiError {
-    ApiError::BadRequest { code: "missing_header", message: format!("the {header} header is required") }
+    ApiError::BadRequest {
+        code: "missing_header",
+        message: format!("the {header} header is required"),
+    }
 }
 
 /// Signs a body as Shopify and WooCommerce do: base64 of the HMAC-SHA256.
@@ -144,7 +191,10 @@ pub fn sign_easypost(secret: &str, body: &[u8]) -> String {
     let key: String = secret.nfkd().collect();
     let mut mac = HmacSha256::new_from_slice(key.as_bytes()).expect("HMAC takes any key length");
     mac.update(body);
-    format!("hmac-sha256-hex={}", hex::encode(mac.finalize().into_bytes()))
+    format!(
+        "hmac-sha256-hex={}",
+        hex::encode(mac.finalize().into_bytes())
+    )
 }
 
 #[cfg(test)]

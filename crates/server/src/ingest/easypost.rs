@@ -16,9 +16,13 @@ pub fn parse(body: &[u8]) -> Result<Command, PayloadError> {
     let event = Obj::root(&value)?;
     let description = event.str("description")?;
     if !matches!(description.as_str(), "tracker.created" | "tracker.updated") {
-        return Ok(Command::Ignore { reason: format!("event {description} is not followed") });
+        return Ok(Command::Ignore {
+            reason: format!("event {description} is not followed"),
+        });
     }
-    let tracker = event.obj("result")?.ok_or_else(|| PayloadError::new("result", "is required"))?;
+    let tracker = event
+        .obj("result")?
+        .ok_or_else(|| PayloadError::new("result", "is required"))?;
 
     let mut events = Vec::new();
     for detail in tracker.items("tracking_details")? {
@@ -43,7 +47,9 @@ pub fn parse(body: &[u8]) -> Result<Command, PayloadError> {
             raw_status,
             detail: None,
             location: None,
-            happened_at: tracker.opt_time("updated_at")?.map_or_else(|| event.time("created_at"), Ok)?,
+            happened_at: tracker
+                .opt_time("updated_at")?
+                .map_or_else(|| event.time("created_at"), Ok)?,
         });
     }
 
@@ -59,10 +65,16 @@ pub fn parse(body: &[u8]) -> Result<Command, PayloadError> {
 }
 
 fn location(detail: &Obj) -> Result<Option<String>, PayloadError> {
-    let Some(place) = detail.obj("tracking_location")? else { return Ok(None) };
-    let parts: Vec<String> = [place.opt_str("city")?, place.opt_str("state")?, place.opt_str("country")?]
-        .into_iter()
-        .flatten()
-        .collect();
+    let Some(place) = detail.obj("tracking_location")? else {
+        return Ok(None);
+    };
+    let parts: Vec<String> = [
+        place.opt_str("city")?,
+        place.opt_str("state")?,
+        place.opt_str("country")?,
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
     Ok((!parts.is_empty()).then(|| parts.join(", ")))
 }

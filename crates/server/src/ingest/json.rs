@@ -16,7 +16,10 @@ impl<'a> Obj<'a> {
     /// The document root; fails unless it is an object.
     pub fn root(value: &'a Value) -> Result<Obj<'a>, PayloadError> {
         if value.is_object() {
-            Ok(Obj { value, path: String::new() })
+            Ok(Obj {
+                value,
+                path: String::new(),
+            })
         } else {
             Err(PayloadError::new("body", "must be a JSON object"))
         }
@@ -90,14 +93,18 @@ impl<'a> Obj<'a> {
     }
 
     pub fn str(&self, key: &str) -> Result<String, PayloadError> {
-        self.opt_str(key)?.ok_or_else(|| PayloadError::new(self.field_path(key), "is required"))
+        self.opt_str(key)?
+            .ok_or_else(|| PayloadError::new(self.field_path(key), "is required"))
     }
 
     pub fn opt_bool(&self, key: &str) -> Result<Option<bool>, PayloadError> {
         match self.get(key) {
             None => Ok(None),
             Some(Value::Bool(b)) => Ok(Some(*b)),
-            Some(_) => Err(PayloadError::new(self.field_path(key), "must be true or false")),
+            Some(_) => Err(PayloadError::new(
+                self.field_path(key),
+                "must be true or false",
+            )),
         }
     }
 
@@ -129,14 +136,15 @@ impl<'a> Obj<'a> {
     pub fn opt_time(&self, key: &str) -> Result<Option<DateTime<Utc>>, PayloadError> {
         match self.opt_str(key)? {
             None => Ok(None),
-            Some(text) => parse_time(&text)
-                .map(Some)
-                .ok_or_else(|| PayloadError::new(self.field_path(key), format!("{text:?} is not a date-time"))),
+            Some(text) => parse_time(&text).map(Some).ok_or_else(|| {
+                PayloadError::new(self.field_path(key), format!("{text:?} is not a date-time"))
+            }),
         }
     }
 
     pub fn time(&self, key: &str) -> Result<DateTime<Utc>, PayloadError> {
-        self.opt_time(key)?.ok_or_else(|| PayloadError::new(self.field_path(key), "is required"))
+        self.opt_time(key)?
+            .ok_or_else(|| PayloadError::new(self.field_path(key), "is required"))
     }
 }
 
@@ -145,15 +153,22 @@ pub fn parse_time(text: &str) -> Option<DateTime<Utc>> {
     if let Ok(t) = DateTime::parse_from_rfc3339(text) {
         return Some(t.with_timezone(&Utc));
     }
-    for format in ["%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S%.f"] {
+    for format in [
+        "%Y-%m-%dT%H:%M:%S",
+        "%Y-%m-%d %H:%M:%S",
+        "%Y-%m-%dT%H:%M:%S%.f",
+    ] {
         if let Ok(t) = NaiveDateTime::parse_from_str(text, format) {
             return Some(t.and_utc());
         }
     }
-    NaiveDate::parse_from_str(text, "%Y-%m-%d").ok().map(|d| d.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc())
+    NaiveDate::parse_from_str(text, "%Y-%m-%d")
+        .ok()
+        .map(|d| d.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc())
 }
 
 /// Parses a body as JSON, with the parser's position in the error.
 pub fn parse_body(body: &[u8]) -> Result<Value, PayloadError> {
-    serde_json::from_slice(body).map_err(|e| PayloadError::new("body", format!("is not valid JSON: {e}")))
+    serde_json::from_slice(body)
+        .map_err(|e| PayloadError::new("body", format!("is not valid JSON: {e}")))
 }

@@ -30,7 +30,10 @@ pub struct PayloadError {
 
 impl PayloadError {
     pub fn new(field: impl Into<String>, message: impl Into<String>) -> PayloadError {
-        PayloadError { field: field.into(), message: message.into() }
+        PayloadError {
+            field: field.into(),
+            message: message.into(),
+        }
     }
 }
 
@@ -85,10 +88,12 @@ impl Ingest {
     /// When the queue is full, the writer has stopped, or the commit failed.
     pub async fn accept(&self, delivery: Delivery) -> Result<Accepted, IngestError> {
         let (reply, answer) = oneshot::channel();
-        self.queue.try_send(Pending { delivery, reply }).map_err(|e| match e {
-            mpsc::error::TrySendError::Full(_) => IngestError::Busy,
-            mpsc::error::TrySendError::Closed(_) => IngestError::Closed,
-        })?;
+        self.queue
+            .try_send(Pending { delivery, reply })
+            .map_err(|e| match e {
+                mpsc::error::TrySendError::Full(_) => IngestError::Busy,
+                mpsc::error::TrySendError::Closed(_) => IngestError::Closed,
+            })?;
         match answer.await {
             Ok(result) => result.map_err(IngestError::Store),
             Err(_) => Err(IngestError::Closed),
@@ -149,7 +154,10 @@ pub fn spawn_processor(
     tokio::spawn(async move {
         let parse = |row: &InboxRow| parse_delivery(row, &ctx);
         while !*stop.borrow() {
-            let handled = match store.process_inbox(batch, &parse, &ApplyOptions::live()).await {
+            let handled = match store
+                .process_inbox(batch, &parse, &ApplyOptions::live())
+                .await
+            {
                 Ok(handled) => handled,
                 Err(error) => {
                     tracing::error!(error.message = %error, "processing stored deliveries failed");
@@ -186,7 +194,11 @@ impl RawContact {
     /// Builds a customer, dropping contact points that do not parse: a store's order must
     /// not be refused for a mistyped phone number, and a bad one must not be stored.
     pub(crate) fn into_customer(self, ctx: &ParseContext) -> domain::CustomerInput {
-        let email = self.emails.into_iter().flatten().find_map(|e| domain::Email::parse(&e).ok());
+        let email = self
+            .emails
+            .into_iter()
+            .flatten()
+            .find_map(|e| domain::Email::parse(&e).ok());
         let phone = self
             .phones
             .into_iter()

@@ -4,8 +4,8 @@
 use chrono::{DateTime, Utc};
 use domain::{
     Address, Channel, Command, ConsentRecord, Currency, CustomerInput, Email, EventInput,
-    EventTarget, LineItemInput, Locale, OrderInput, OrderRef, PhoneNumber, Purpose,
-    ShipmentInput, Source, Status, TimeZone,
+    EventTarget, LineItemInput, Locale, OrderInput, OrderRef, PhoneNumber, Purpose, ShipmentInput,
+    Source, Status, TimeZone,
 };
 use serde::Deserialize;
 
@@ -106,7 +106,8 @@ impl OrderBody {
     pub fn into_command(self, default_region: &str) -> Result<Command, PayloadError> {
         let source = parse_source(self.source.as_deref())?;
         non_empty("external_id", &self.external_id)?;
-        let currency = Currency::parse(&self.currency).map_err(|e| PayloadError::new("currency", e.to_string()))?;
+        let currency = Currency::parse(&self.currency)
+            .map_err(|e| PayloadError::new("currency", e.to_string()))?;
         let total_minor = minor_units(Some(self.total), &currency, "total")?;
         let events = order_events(self.status.as_deref(), self.placed_at)?;
         let customer = match self.customer {
@@ -121,7 +122,10 @@ impl OrderBody {
             .collect::<Result<_, _>>()?;
         Ok(Command::UpsertOrder(Box::new(OrderInput {
             number: self.number.unwrap_or_else(|| self.external_id.clone()),
-            order: OrderRef { source, external_id: self.external_id },
+            order: OrderRef {
+                source,
+                external_id: self.external_id,
+            },
             customer,
             currency,
             total_minor,
@@ -138,7 +142,10 @@ impl OrderBody {
 fn parse_source(source: Option<&str>) -> Result<Source, PayloadError> {
     let name = source.unwrap_or("api");
     Source::parse(name).ok_or_else(|| {
-        PayloadError::new("source", "must be lower-case letters, digits, - or _ (at most 40)")
+        PayloadError::new(
+            "source",
+            "must be lower-case letters, digits, - or _ (at most 40)",
+        )
     })
 }
 
@@ -149,7 +156,10 @@ fn non_empty(field: &str, value: &str) -> Result<(), PayloadError> {
     Ok(())
 }
 
-fn order_events(status: Option<&str>, placed_at: DateTime<Utc>) -> Result<Vec<EventInput>, PayloadError> {
+fn order_events(
+    status: Option<&str>,
+    placed_at: DateTime<Utc>,
+) -> Result<Vec<EventInput>, PayloadError> {
     let event = |status: Status| EventInput {
         status: Some(status),
         raw_status: status.as_str().to_string(),
@@ -175,13 +185,21 @@ fn order_events(status: Option<&str>, placed_at: DateTime<Utc>) -> Result<Vec<Ev
 impl CustomerBody {
     fn into_input(self, default_region: &str) -> Result<CustomerInput, PayloadError> {
         let field = |name: &str| format!("customer.{name}");
-        let email = self.email.map(|e| Email::parse(&e)).transpose().map_err(|e| PayloadError::new(field("email"), e.to_string()))?;
+        let email = self
+            .email
+            .map(|e| Email::parse(&e))
+            .transpose()
+            .map_err(|e| PayloadError::new(field("email"), e.to_string()))?;
         let phone = self
             .phone
             .map(|p| PhoneNumber::parse(&p, default_region))
             .transpose()
             .map_err(|e| PayloadError::new(field("phone"), e.to_string()))?;
-        let locale = self.locale.map(|l| Locale::parse(&l)).transpose().map_err(|e| PayloadError::new(field("locale"), e.to_string()))?;
+        let locale = self
+            .locale
+            .map(|l| Locale::parse(&l))
+            .transpose()
+            .map_err(|e| PayloadError::new(field("locale"), e.to_string()))?;
         let time_zone = self
             .time_zone
             .map(|t| TimeZone::parse(&t))
@@ -210,8 +228,10 @@ impl ConsentBody {
     fn into_record(self, index: usize) -> Result<ConsentRecord, PayloadError> {
         let field = |name: &str| format!("customer.consents[{index}].{name}");
         Ok(ConsentRecord {
-            purpose: Purpose::parse(&self.purpose).map_err(|e| PayloadError::new(field("purpose"), e.to_string()))?,
-            channel: Channel::parse(&self.channel).map_err(|e| PayloadError::new(field("channel"), e.to_string()))?,
+            purpose: Purpose::parse(&self.purpose)
+                .map_err(|e| PayloadError::new(field("purpose"), e.to_string()))?,
+            channel: Channel::parse(&self.channel)
+                .map_err(|e| PayloadError::new(field("channel"), e.to_string()))?,
             granted: self.granted,
             source: self.source.unwrap_or_else(|| "api".into()),
             recorded_at: self.recorded_at.unwrap_or_else(Utc::now),
@@ -246,7 +266,9 @@ impl ShipmentBody {
             .external_id
             .or_else(|| self.tracking_number.clone())
             .filter(|id| !id.trim().is_empty())
-            .ok_or_else(|| PayloadError::new("external_id", "is required when tracking_number is absent"))?;
+            .ok_or_else(|| {
+                PayloadError::new("external_id", "is required when tracking_number is absent")
+            })?;
         let events = self
             .events
             .into_iter()
@@ -271,7 +293,10 @@ impl EventBody {
     fn into_input(self, prefix: &str) -> Result<EventInput, PayloadError> {
         let status = Status::parse(&self.status).ok_or_else(|| {
             let names: Vec<&str> = Status::ALL.iter().map(|s| s.as_str()).collect();
-            PayloadError::new(format!("{prefix}status"), format!("{:?} is not one of {}", self.status, names.join(", ")))
+            PayloadError::new(
+                format!("{prefix}status"),
+                format!("{:?} is not one of {}", self.status, names.join(", ")),
+            )
         })?;
         Ok(EventInput {
             status: Some(status),
@@ -286,11 +311,19 @@ impl EventBody {
     /// When the status is not a canonical one.
     pub fn into_command(self, order: OrderRef) -> Result<Command, PayloadError> {
         let target = match self.shipment.clone() {
-            Some(shipment_external_id) => EventTarget::Shipment { order, shipment_external_id },
+            Some(shipment_external_id) => EventTarget::Shipment {
+                order,
+                shipment_external_id,
+            },
             None => EventTarget::Order(order),
         };
         let estimated_delivery = self.estimated_delivery;
         let events = vec![self.into_input("")?];
-        Ok(Command::AddEvents { target, estimated_delivery, events, reported_by: Source::named("api") })
+        Ok(Command::AddEvents {
+            target,
+            estimated_delivery,
+            events,
+            reported_by: Source::named("api"),
+        })
     }
 }

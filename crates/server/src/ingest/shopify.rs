@@ -32,7 +32,9 @@ pub const TOPICS: [&str; 10] = [
 /// When the body is not JSON or a field Tidings needs is missing or malformed.
 pub fn parse(topic: &str, body: &[u8], ctx: &ParseContext) -> Result<Command, PayloadError> {
     if !TOPICS.contains(&topic) {
-        return Ok(Command::Ignore { reason: format!("topic {topic} is not followed") });
+        return Ok(Command::Ignore {
+            reason: format!("topic {topic} is not followed"),
+        });
     }
     let value = parse_body(body)?;
     let root = Obj::root(unwrap(&value, topic))?;
@@ -43,7 +45,10 @@ pub fn parse(topic: &str, body: &[u8], ctx: &ParseContext) -> Result<Command, Pa
         "refunds" => parse_refund(&root),
         _ => {
             let customer = parse_customer(&root, ctx)?;
-            Ok(Command::UpsertCustomer { source: Source::named(SOURCE), customer })
+            Ok(Command::UpsertCustomer {
+                source: Source::named(SOURCE),
+                customer,
+            })
         }
     }
 }
@@ -73,7 +78,10 @@ fn shopify_id(obj: &Obj, key: &str) -> Result<Option<String>, PayloadError> {
             if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
                 return Ok(Some(digits.to_string()));
             }
-            return Err(PayloadError::new(obj.field_path("admin_graphql_api_id"), "is not a gid"));
+            return Err(PayloadError::new(
+                obj.field_path("admin_graphql_api_id"),
+                "is not a gid",
+            ));
         }
     }
     obj.opt_id(key)
@@ -84,7 +92,10 @@ fn required_id(obj: &Obj, key: &str) -> Result<String, PayloadError> {
 }
 
 fn order_ref(external_id: String) -> OrderRef {
-    OrderRef { source: Source::named(SOURCE), external_id }
+    OrderRef {
+        source: Source::named(SOURCE),
+        external_id,
+    }
 }
 
 fn parse_order(order: &Obj, ctx: &ParseContext) -> Result<OrderInput, PayloadError> {
@@ -94,7 +105,9 @@ fn parse_order(order: &Obj, ctx: &ParseContext) -> Result<OrderInput, PayloadErr
     let placed_at = order.time("created_at")?;
     let number = match order.opt_str("name")? {
         Some(name) => name,
-        None => order.opt_str("order_number")?.unwrap_or_else(|| external_id.clone()),
+        None => order
+            .opt_str("order_number")?
+            .unwrap_or_else(|| external_id.clone()),
     };
 
     let mut events = vec![event(Status::Placed, "created", placed_at, None)];
@@ -144,11 +157,22 @@ fn order_customer(order: &Obj, ctx: &ParseContext) -> Result<domain::CustomerInp
     let shipping = order.obj("shipping_address")?;
     let billing = order.obj("billing_address")?;
     let field = |o: &Option<Obj>, key: &str| -> Result<Option<String>, PayloadError> {
-        o.as_ref().map(|o| o.opt_str(key)).transpose().map(Option::flatten)
+        o.as_ref()
+            .map(|o| o.opt_str(key))
+            .transpose()
+            .map(Option::flatten)
     };
     let raw = RawContact {
-        external_id: customer.as_ref().map(|c| shopify_id(c, "id")).transpose()?.flatten(),
-        emails: vec![field(&customer, "email")?, order.opt_str("email")?, order.opt_str("contact_email")?],
+        external_id: customer
+            .as_ref()
+            .map(|c| shopify_id(c, "id"))
+            .transpose()?
+            .flatten(),
+        emails: vec![
+            field(&customer, "email")?,
+            order.opt_str("email")?,
+            order.opt_str("contact_email")?,
+        ],
         phones: vec![
             field(&customer, "phone")?,
             order.opt_str("phone")?,
@@ -165,9 +189,16 @@ fn order_customer(order: &Obj, ctx: &ParseContext) -> Result<domain::CustomerInp
         None => None,
     };
     let accepts = accepts.or(order.opt_bool("buyer_accepts_marketing")?);
-    let at = order.opt_time("updated_at")?.unwrap_or(order.time("created_at")?);
+    let at = order
+        .opt_time("updated_at")?
+        .unwrap_or(order.time("created_at")?);
     if let Some(granted) = accepts {
-        input.consents.push(consent(Channel::Email, granted, "shopify:accepts_marketing", at));
+        input.consents.push(consent(
+            Channel::Email,
+            granted,
+            "shopify:accepts_marketing",
+            at,
+        ));
     }
     if let Some(c) = &customer {
         input.consents.extend(marketing_consents(c, at)?);
@@ -186,11 +217,21 @@ fn consent(channel: Channel, granted: bool, source: &str, at: DateTime<Utc>) -> 
 }
 
 /// Shopify's newer `email_marketing_consent` / `sms_marketing_consent` objects.
-fn marketing_consents(customer: &Obj, at: DateTime<Utc>) -> Result<Vec<ConsentRecord>, PayloadError> {
+fn marketing_consents(
+    customer: &Obj,
+    at: DateTime<Utc>,
+) -> Result<Vec<ConsentRecord>, PayloadError> {
     let mut records = Vec::new();
-    for (key, channel) in [("email_marketing_consent", Channel::Email), ("sms_marketing_consent", Channel::Sms)] {
-        let Some(obj) = customer.obj(key)? else { continue };
-        let Some(state) = obj.opt_str("state")? else { continue };
+    for (key, channel) in [
+        ("email_marketing_consent", Channel::Email),
+        ("sms_marketing_consent", Channel::Sms),
+    ] {
+        let Some(obj) = customer.obj(key)? else {
+            continue;
+        };
+        let Some(state) = obj.opt_str("state")? else {
+            continue;
+        };
         let when = obj.opt_time("consent_updated_at")?.unwrap_or(at);
         let source = format!("shopify:{key}");
         records.push(consent(channel, state == "subscribed", &source, when));
@@ -198,14 +239,21 @@ fn marketing_consents(customer: &Obj, at: DateTime<Utc>) -> Result<Vec<ConsentRe
     Ok(records)
 }
 
-fn parse_customer(customer: &Obj, ctx: &ParseContext) -> Result<domain::CustomerInput, PayloadError> {
+fn parse_customer(
+    customer: &Obj,
+    ctx: &ParseContext,
+) -> Result<domain::CustomerInput, PayloadError> {
     let address = customer.obj("default_address")?;
     let raw = RawContact {
         external_id: Some(required_id(customer, "id")?),
         emails: vec![customer.opt_str("email")?],
         phones: vec![
             customer.opt_str("phone")?,
-            address.as_ref().map(|a| a.opt_str("phone")).transpose()?.flatten(),
+            address
+                .as_ref()
+                .map(|a| a.opt_str("phone"))
+                .transpose()?
+                .flatten(),
         ],
         first_name: customer.opt_str("first_name")?,
         last_name: customer.opt_str("last_name")?,
@@ -214,7 +262,12 @@ fn parse_customer(customer: &Obj, ctx: &ParseContext) -> Result<domain::Customer
     let mut input = raw.into_customer(ctx);
     let at = customer.opt_time("updated_at")?.unwrap_or_else(Utc::now);
     if let Some(granted) = customer.opt_bool("accepts_marketing")? {
-        input.consents.push(consent(Channel::Email, granted, "shopify:accepts_marketing", at));
+        input.consents.push(consent(
+            Channel::Email,
+            granted,
+            "shopify:accepts_marketing",
+            at,
+        ));
     }
     input.consents.extend(marketing_consents(customer, at)?);
     Ok(input)
@@ -227,16 +280,26 @@ fn parse_line_items(order: &Obj, currency: &Currency) -> Result<Vec<LineItemInpu
         .map(|item| {
             let quantity = item.opt_i64("quantity")?.unwrap_or(1);
             if quantity < 0 {
-                return Err(PayloadError::new(item.field_path("quantity"), "must not be negative"));
+                return Err(PayloadError::new(
+                    item.field_path("quantity"),
+                    "must not be negative",
+                ));
             }
             Ok(LineItemInput {
                 external_id: item.opt_id("id")?,
                 product_external_id: item.opt_id("product_id")?,
                 sku: item.opt_str("sku")?,
-                title: item.opt_str("title")?.or(item.opt_str("name")?).unwrap_or_default(),
+                title: item
+                    .opt_str("title")?
+                    .or(item.opt_str("name")?)
+                    .unwrap_or_default(),
                 variant: item.opt_str("variant_title")?,
                 quantity,
-                unit_price_minor: minor_units(item.opt_str("price")?, currency, &item.field_path("price"))?,
+                unit_price_minor: minor_units(
+                    item.opt_str("price")?,
+                    currency,
+                    &item.field_path("price"),
+                )?,
             })
         })
         .collect()
@@ -257,12 +320,20 @@ fn parse_address(address: Option<&Obj>) -> Result<Option<Address>, PayloadError>
 
 fn parse_fulfillment(f: &Obj) -> Result<ShipmentInput, PayloadError> {
     let external_id = required_id(f, "id")?;
-    let at = f.opt_time("updated_at")?.or(f.opt_time("created_at")?).unwrap_or_else(Utc::now);
+    let at = f
+        .opt_time("updated_at")?
+        .or(f.opt_time("created_at")?)
+        .unwrap_or_else(Utc::now);
     let mut events = Vec::new();
     if let Some(status) = f.opt_str("status")? {
         // Only an ended fulfillment says something its events do not.
         if let Some(Status::Cancelled) = mapping::shopify_fulfillment(&status) {
-            events.push(event(Status::Cancelled, &format!("fulfillment:{status}"), at, None));
+            events.push(event(
+                Status::Cancelled,
+                &format!("fulfillment:{status}"),
+                at,
+                None,
+            ));
         }
     }
     if let Some(shipment_status) = f.opt_str("shipment_status")? {
@@ -274,11 +345,17 @@ fn parse_fulfillment(f: &Obj) -> Result<ShipmentInput, PayloadError> {
             happened_at: at,
         });
     }
-    let tracking_number = f.opt_str("tracking_number")?.or(f.strings("tracking_numbers")?.into_iter().next());
-    let tracking_url = f.opt_str("tracking_url")?.or(f.strings("tracking_urls")?.into_iter().next());
+    let tracking_number = f
+        .opt_str("tracking_number")?
+        .or(f.strings("tracking_numbers")?.into_iter().next());
+    let tracking_url = f
+        .opt_str("tracking_url")?
+        .or(f.strings("tracking_urls")?.into_iter().next());
     Ok(ShipmentInput {
         external_id,
-        carrier: f.opt_str("tracking_company")?.filter(|c| c != "null-company"),
+        carrier: f
+            .opt_str("tracking_company")?
+            .filter(|c| c != "null-company"),
         tracking_number,
         tracking_url,
         estimated_delivery: None,
@@ -288,17 +365,26 @@ fn parse_fulfillment(f: &Obj) -> Result<ShipmentInput, PayloadError> {
 
 fn parse_fulfillment_command(f: &Obj) -> Result<Command, PayloadError> {
     let order = order_ref(required_id(f, "order_id")?);
-    Ok(Command::UpsertShipment { order, shipment: parse_fulfillment(f)? })
+    Ok(Command::UpsertShipment {
+        order,
+        shipment: parse_fulfillment(f)?,
+    })
 }
 
 fn parse_fulfillment_event(e: &Obj) -> Result<Command, PayloadError> {
     let raw_status = e.str("status")?;
-    let happened_at = e.opt_time("happened_at")?.map_or_else(|| e.time("created_at"), Ok)?;
-    let location = [e.opt_str("city")?, e.opt_str("province")?, e.opt_str("country")?]
-        .into_iter()
-        .flatten()
-        .collect::<Vec<_>>()
-        .join(", ");
+    let happened_at = e
+        .opt_time("happened_at")?
+        .map_or_else(|| e.time("created_at"), Ok)?;
+    let location = [
+        e.opt_str("city")?,
+        e.opt_str("province")?,
+        e.opt_str("country")?,
+    ]
+    .into_iter()
+    .flatten()
+    .collect::<Vec<_>>()
+    .join(", ");
     let event = EventInput {
         status: mapping::shopify_fulfillment_event(&raw_status),
         raw_status,
@@ -318,16 +404,21 @@ fn parse_fulfillment_event(e: &Obj) -> Result<Command, PayloadError> {
 }
 
 fn parse_refund(r: &Obj) -> Result<Command, PayloadError> {
-    let at = r.opt_time("processed_at")?.map_or_else(|| r.time("created_at"), Ok)?;
+    let at = r
+        .opt_time("processed_at")?
+        .map_or_else(|| r.time("created_at"), Ok)?;
     let mut total: Option<(i64, Currency)> = None;
     for t in r.items("transactions")? {
         let refunded = t.opt_str("kind")?.as_deref() == Some("refund")
             && t.opt_str("status")?.as_deref() != Some("failure");
-        let Some(code) = t.opt_str("currency")? else { continue };
+        let Some(code) = t.opt_str("currency")? else {
+            continue;
+        };
         if !refunded {
             continue;
         }
-        let currency = Currency::parse(&code).map_err(|e| PayloadError::new(t.field_path("currency"), e.to_string()))?;
+        let currency = Currency::parse(&code)
+            .map_err(|e| PayloadError::new(t.field_path("currency"), e.to_string()))?;
         let minor = minor_units(t.opt_str("amount")?, &currency, &t.field_path("amount"))?;
         let sum = total.as_ref().map_or(0, |(m, _)| *m) + minor;
         total = Some((sum, currency));

@@ -1,6 +1,9 @@
 //! WooCommerce webhooks: `order.created`, `order.updated` and the creation ping.
 
-use domain::{mapping, Address, Command, Currency, EventInput, LineItemInput, OrderInput, OrderRef, Source, Status};
+use domain::{
+    mapping, Address, Command, Currency, EventInput, LineItemInput, OrderInput, OrderRef, Source,
+    Status,
+};
 
 use super::json::{parse_body, parse_time, Obj};
 use super::{minor_units, ParseContext, PayloadError, RawContact};
@@ -13,10 +16,14 @@ pub const SOURCE: &str = Source::WOOCOMMERCE;
 /// When the body is not JSON or a field Tidings needs is missing or malformed.
 pub fn parse(topic: &str, body: &[u8], ctx: &ParseContext) -> Result<Command, PayloadError> {
     if is_ping(body) {
-        return Ok(Command::Ignore { reason: "webhook creation ping".into() });
+        return Ok(Command::Ignore {
+            reason: "webhook creation ping".into(),
+        });
     }
     if !matches!(topic, "order.created" | "order.updated" | "order.restored") {
-        return Ok(Command::Ignore { reason: format!("topic {topic} is not followed") });
+        return Ok(Command::Ignore {
+            reason: format!("topic {topic} is not followed"),
+        });
     }
     let value = parse_body(body)?;
     let order = Obj::root(&value)?;
@@ -29,7 +36,9 @@ pub fn is_ping(body: &[u8]) -> bool {
 }
 
 fn parse_order(order: &Obj, ctx: &ParseContext) -> Result<OrderInput, PayloadError> {
-    let external_id = order.opt_id("id")?.ok_or_else(|| PayloadError::new("id", "is required"))?;
+    let external_id = order
+        .opt_id("id")?
+        .ok_or_else(|| PayloadError::new("id", "is required"))?;
     let currency = Currency::parse(&order.str("currency")?)
         .map_err(|e| PayloadError::new("currency", e.to_string()))?;
     let placed_at = gmt_time(order, "date_created_gmt")?
@@ -45,7 +54,10 @@ fn parse_order(order: &Obj, ctx: &ParseContext) -> Result<OrderInput, PayloadErr
         happened_at: placed_at,
     }];
     let canonical = mapping::woocommerce(&status);
-    if matches!(canonical, Some(Status::Confirmed | Status::Fulfilled | Status::Refunded)) {
+    if matches!(
+        canonical,
+        Some(Status::Confirmed | Status::Fulfilled | Status::Refunded)
+    ) {
         // A paid order was confirmed when it was paid, whatever it has moved on to.
         let paid_at = gmt_time(order, "date_paid_gmt")?.unwrap_or(changed_at);
         events.push(wc_event(Status::Confirmed, "processing", paid_at));
@@ -64,7 +76,10 @@ fn parse_order(order: &Obj, ctx: &ParseContext) -> Result<OrderInput, PayloadErr
     let billing = order.obj("billing")?;
     let shipping = order.obj("shipping")?;
     let field = |o: &Option<Obj>, key: &str| -> Result<Option<String>, PayloadError> {
-        o.as_ref().map(|o| o.opt_str(key)).transpose().map(Option::flatten)
+        o.as_ref()
+            .map(|o| o.opt_str(key))
+            .transpose()
+            .map(Option::flatten)
     };
     let customer_id = order.opt_id("customer_id")?.filter(|id| id != "0");
     let raw = RawContact {
@@ -78,7 +93,10 @@ fn parse_order(order: &Obj, ctx: &ParseContext) -> Result<OrderInput, PayloadErr
     let address = shipping.as_ref().map(parse_address).transpose()?;
 
     Ok(OrderInput {
-        order: OrderRef { source: Source::named(SOURCE), external_id },
+        order: OrderRef {
+            source: Source::named(SOURCE),
+            external_id,
+        },
         number: order.opt_str("number")?.unwrap_or_default(),
         customer: raw.into_customer(ctx),
         total_minor: minor_units(order.opt_str("total")?, &currency, "total")?,
@@ -94,7 +112,13 @@ fn parse_order(order: &Obj, ctx: &ParseContext) -> Result<OrderInput, PayloadErr
 }
 
 fn wc_event(status: Status, raw: &str, at: chrono::DateTime<chrono::Utc>) -> EventInput {
-    EventInput { status: Some(status), raw_status: raw.into(), detail: None, location: None, happened_at: at }
+    EventInput {
+        status: Some(status),
+        raw_status: raw.into(),
+        detail: None,
+        location: None,
+        happened_at: at,
+    }
 }
 
 /// WooCommerce's `*_gmt` fields are UTC without an offset.
@@ -114,7 +138,10 @@ fn parse_line_items(order: &Obj, currency: &Currency) -> Result<Vec<LineItemInpu
         .map(|item| {
             let quantity = item.opt_i64("quantity")?.unwrap_or(1);
             if quantity <= 0 {
-                return Err(PayloadError::new(item.field_path("quantity"), "must be positive"));
+                return Err(PayloadError::new(
+                    item.field_path("quantity"),
+                    "must be positive",
+                ));
             }
             // `price` is a float in WooCommerce's payload; the line total is exact.
             let total = minor_units(item.opt_str("total")?, currency, &item.field_path("total"))?;

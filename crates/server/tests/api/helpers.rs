@@ -45,7 +45,9 @@ macro_rules! on_both_backends {
 }
 
 pub fn postgres_url() -> Option<String> {
-    std::env::var("TIDINGS_TEST_POSTGRES_URL").ok().filter(|u| !u.is_empty())
+    std::env::var("TIDINGS_TEST_POSTGRES_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
 }
 
 /// A running application with a fresh database and an ingest API key.
@@ -81,12 +83,15 @@ impl TestApp {
 
     async fn start(database_url: String, dir: TempDir, options: Options) -> TestApp {
         let config = test_config(&database_url, options.processor);
-        let app = Application::build(config).await.expect("the application builds");
+        let app = Application::build(config)
+            .await
+            .expect("the application builds");
         let address = format!("http://127.0.0.1:{}", app.port());
         let store = app.store().clone();
-        let api_key = tidings::cli::create_api_key(&store, "tests", tidings::http::api::Scope::Ingest)
-            .await
-            .expect("an API key");
+        let api_key =
+            tidings::cli::create_api_key(&store, "tests", tidings::http::api::Scope::Ingest)
+                .await
+                .expect("an API key");
         let (shutdown, stopped) = oneshot::channel::<()>();
         let server = tokio::spawn(app.run_until_stopped(async {
             let _ = stopped.await;
@@ -115,7 +120,10 @@ impl TestApp {
             let _ = shutdown.send(());
         }
         if let Some(server) = self.server.take() {
-            server.await.expect("the server task").expect("a clean stop");
+            server
+                .await
+                .expect("the server task")
+                .expect("a clean stop");
         }
     }
 
@@ -169,18 +177,32 @@ impl TestApp {
     }
 
     pub async fn api_get(&self, path: &str) -> Response {
-        self.client.get(self.url(path)).bearer_auth(&self.api_key).send().await.expect("request sent")
+        self.client
+            .get(self.url(path))
+            .bearer_auth(&self.api_key)
+            .send()
+            .await
+            .expect("request sent")
     }
 
     /// Processes every stored delivery that is due `ahead` from now, as the background
     /// processor would, so that tests see a settled state.
     pub async fn drain_ahead(&self, ahead: chrono::Duration) -> usize {
-        let ctx = ParseContext { default_region: "US".into() };
+        let ctx = ParseContext {
+            default_region: "US".into(),
+        };
         let parse = |row: &InboxRow| parse_delivery(row, &ctx);
-        let opts = ApplyOptions { notify: true, now: chrono::Utc::now() + ahead };
+        let opts = ApplyOptions {
+            notify: true,
+            now: chrono::Utc::now() + ahead,
+        };
         let mut total = 0;
         loop {
-            let handled = self.store.process_inbox(100, &parse, &opts).await.expect("processing");
+            let handled = self
+                .store
+                .process_inbox(100, &parse, &opts)
+                .await
+                .expect("processing");
             total += handled;
             if handled == 0 {
                 return total;
@@ -209,7 +231,12 @@ impl TestApp {
             source: domain::Source::parse(source).unwrap(),
             external_id: external_id.into(),
         };
-        let id = self.store.order_id_by_ref(&order).await.unwrap().expect("the order exists");
+        let id = self
+            .store
+            .order_id_by_ref(&order)
+            .await
+            .unwrap()
+            .expect("the order exists");
         self.store.get_order(id).await.unwrap()
     }
 
@@ -220,10 +247,12 @@ impl TestApp {
 }
 
 fn test_config(database_url: &str, processor: bool) -> Config {
-    let mut config = Config::default();
-    config.database_url = database_url.to_string();
-    config.listen = "127.0.0.1:0".into();
-    config.public_url = "https://track.example".into();
+    let mut config = Config {
+        database_url: database_url.to_string(),
+        listen: "127.0.0.1:0".into(),
+        public_url: "https://track.example".into(),
+        ..Config::default()
+    };
     config.ingest.processor = processor;
     config.shopify.webhook_secret = Some(SHOPIFY_SECRET.to_string().into());
     config.woocommerce.webhook_secret = Some(WOO_SECRET.to_string().into());
@@ -235,10 +264,17 @@ fn test_config(database_url: &str, processor: bool) -> Config {
 async fn fresh_postgres_database() -> String {
     let admin_url = postgres_url().expect("TIDINGS_TEST_POSTGRES_URL");
     let name = format!("tidings_test_{}", uuid::Uuid::new_v4().simple());
-    let admin = sqlx::PgPool::connect(&admin_url).await.expect("PostgreSQL is reachable");
-    sqlx::query(&format!("CREATE DATABASE {name}")).execute(&admin).await.expect("CREATE DATABASE");
+    let admin = sqlx::PgPool::connect(&admin_url)
+        .await
+        .expect("PostgreSQL is reachable");
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&admin)
+        .await
+        .expect("CREATE DATABASE");
     admin.close().await;
-    let (base, _) = admin_url.rsplit_once('/').expect("a database URL with a path");
+    let (base, _) = admin_url
+        .rsplit_once('/')
+        .expect("a database URL with a path");
     format!("{base}/{name}")
 }
 

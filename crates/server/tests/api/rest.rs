@@ -47,29 +47,54 @@ async fn an_order_created_over_rest_can_be_read_with_its_timeline(backend: Backe
     assert_eq!(tracking_url.len(), "https://track.example/t/".len() + 32);
 
     let updated = app.api_post("/api/v1/orders", &body).await;
-    assert_eq!(updated.status(), 200, "the same source and external id update the order");
+    assert_eq!(
+        updated.status(),
+        200,
+        "the same source and external id update the order"
+    );
 
     let read = json(app.api_get(&format!("/api/v1/orders/{id}")).await).await;
     assert_eq!(read["status"], "confirmed");
     assert_eq!(read["total_minor"], 5990);
     assert_eq!(read["timeline"].as_array().unwrap().len(), 2);
     let customer_id = read["customer_id"].as_i64().unwrap();
-    let customer = json(app.api_get(&format!("/api/v1/customers/{customer_id}")).await).await;
+    let customer = json(
+        app.api_get(&format!("/api/v1/customers/{customer_id}"))
+            .await,
+    )
+    .await;
     assert_eq!(customer["phone"], "+16136120707");
     assert_eq!(customer["locale"], "es-ES");
     assert_eq!(customer["time_zone"], "Europe/Madrid");
     assert_eq!(customer["consents"][0]["channel"], "rcs");
-    assert_eq!(customer["consents"].as_array().unwrap().len(), 1, "a repeat adds no record");
+    assert_eq!(
+        customer["consents"].as_array().unwrap().len(),
+        1,
+        "a repeat adds no record"
+    );
 }
 
 async fn keys_are_required_and_scoped(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    let read_key = tidings::cli::create_api_key(&app.store, "reader", tidings::http::api::Scope::Read)
+    let read_key =
+        tidings::cli::create_api_key(&app.store, "reader", tidings::http::api::Scope::Read)
+            .await
+            .unwrap();
+
+    let anonymous = app
+        .client
+        .post(app.url("/api/v1/orders"))
+        .json(&order_body())
+        .send()
         .await
         .unwrap();
-
-    let anonymous = app.client.post(app.url("/api/v1/orders")).json(&order_body()).send().await.unwrap();
-    let wrong = app.client.get(app.url("/api/v1/orders/1")).bearer_auth("tid_nope").send().await.unwrap();
+    let wrong = app
+        .client
+        .get(app.url("/api/v1/orders/1"))
+        .bearer_auth("tid_nope")
+        .send()
+        .await
+        .unwrap();
     let reader_writes = app
         .client
         .post(app.url("/api/v1/orders"))
@@ -89,11 +114,17 @@ async fn invalid_fields_are_named_in_the_error(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let cases = [
         ("customer.phone", json!({"customer": {"phone": "12"}})),
-        ("customer.time_zone", json!({"customer": {"time_zone": "Mars/Base"}})),
+        (
+            "customer.time_zone",
+            json!({"customer": {"time_zone": "Mars/Base"}}),
+        ),
         ("customer.email", json!({"customer": {"email": "nobody"}})),
         ("currency", json!({"currency": "EURO"})),
         ("total", json!({"total": "1.234"})),
-        ("line_items[0].quantity", json!({"line_items": [{"title": "x", "quantity": 0, "unit_price": "1"}]})),
+        (
+            "line_items[0].quantity",
+            json!({"line_items": [{"title": "x", "quantity": 0, "unit_price": "1"}]}),
+        ),
         ("status", json!({"status": "teleported"})),
     ];
     for (field, patch) in cases {
@@ -107,13 +138,21 @@ async fn invalid_fields_are_named_in_the_error(backend: Backend) {
         }
         let response = app.api_post("/api/v1/orders", &body).await;
         assert_eq!(response.status(), 422, "{field}");
-        let message = json(response).await["error"]["message"].as_str().unwrap().to_string();
+        let message = json(response).await["error"]["message"]
+            .as_str()
+            .unwrap()
+            .to_string();
         assert!(message.starts_with(field), "{field}: {message}");
     }
 
-    let missing = app.api_post("/api/v1/orders", &json!({"external_id": "x"})).await;
+    let missing = app
+        .api_post("/api/v1/orders", &json!({"external_id": "x"}))
+        .await;
     assert_eq!(missing.status(), 422);
-    assert!(json(missing).await["error"]["message"].as_str().unwrap().contains("currency"));
+    assert!(json(missing).await["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("currency"));
     let unknown = app.api_get("/api/v1/orders/999999").await;
     assert_eq!(unknown.status(), 404);
     let not_a_number = app.api_get("/api/v1/orders/abc").await;
@@ -124,8 +163,11 @@ async fn invalid_fields_are_named_in_the_error(backend: Backend) {
 
 async fn an_idempotency_key_makes_a_retry_harmless(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    let id = json(app.api_post("/api/v1/orders", &order_body()).await).await["id"].as_i64().unwrap();
-    let event = json!({"status": "delayed", "happened_at": "2026-11-21T10:00:00Z", "detail": "storm"});
+    let id = json(app.api_post("/api/v1/orders", &order_body()).await).await["id"]
+        .as_i64()
+        .unwrap();
+    let event =
+        json!({"status": "delayed", "happened_at": "2026-11-21T10:00:00Z", "detail": "storm"});
 
     for _ in 0..2 {
         let response = app
@@ -147,22 +189,47 @@ async fn an_idempotency_key_makes_a_retry_harmless(backend: Backend) {
 
 async fn an_older_event_does_not_move_the_status_back(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    let id = json(app.api_post("/api/v1/orders", &order_body()).await).await["id"].as_i64().unwrap();
+    let id = json(app.api_post("/api/v1/orders", &order_body()).await).await["id"]
+        .as_i64()
+        .unwrap();
     let shipment = json!({"carrier": "Correos", "tracking_number": "PQ1", "events": [
         {"status": "in_transit", "happened_at": "2026-11-21T08:00:00Z"}]});
-    let response = app.api_post(&format!("/api/v1/orders/{id}/shipments"), &shipment).await;
+    let response = app
+        .api_post(&format!("/api/v1/orders/{id}/shipments"), &shipment)
+        .await;
     assert_eq!(response.status(), 201);
 
-    for (status, at) in [("delivered", "2026-11-23T12:00:00Z"), ("out_for_delivery", "2026-11-23T08:00:00Z")] {
+    for (status, at) in [
+        ("delivered", "2026-11-23T12:00:00Z"),
+        ("out_for_delivery", "2026-11-23T08:00:00Z"),
+    ] {
         let event = json!({"status": status, "happened_at": at, "shipment": "PQ1"});
-        app.api_post(&format!("/api/v1/orders/{id}/events"), &event).await;
+        app.api_post(&format!("/api/v1/orders/{id}/events"), &event)
+            .await;
     }
 
     let order = json(app.api_get(&format!("/api/v1/orders/{id}")).await).await;
     assert_eq!(order["status"], "delivered");
-    let timeline: Vec<_> = order["timeline"].as_array().unwrap().iter().map(|e| e["raw_status"].clone()).collect();
-    assert_eq!(timeline, ["placed", "confirmed", "in_transit", "out_for_delivery", "delivered"]);
-    assert_eq!(app.templates_sent(id).await, ["confirmed", "shipped", "delivered"]);
+    let timeline: Vec<_> = order["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["raw_status"].clone())
+        .collect();
+    assert_eq!(
+        timeline,
+        [
+            "placed",
+            "confirmed",
+            "in_transit",
+            "out_for_delivery",
+            "delivered"
+        ]
+    );
+    assert_eq!(
+        app.templates_sent(id).await,
+        ["confirmed", "shipped", "delivered"]
+    );
 }
 
 async fn the_tracking_page_opens_by_token_only(backend: Backend) {
@@ -170,10 +237,23 @@ async fn the_tracking_page_opens_by_token_only(backend: Backend) {
     let created = json(app.api_post("/api/v1/orders", &order_body()).await).await;
     let token = created["tracking_token"].as_str().unwrap();
 
-    let page = app.client.get(app.url(&format!("/t/{token}"))).send().await.unwrap();
+    let page = app
+        .client
+        .get(app.url(&format!("/t/{token}")))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(page.status(), 200);
     assert!(page.text().await.unwrap().contains("#A1001"));
-    let unknown = app.client.get(app.url(&format!("/t/{}", "0".repeat(32)))).send().await.unwrap();
+    let unknown = app
+        .client
+        .get(app.url(&format!("/t/{}", "0".repeat(32))))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(unknown.status(), 404);
-    assert!(unknown.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
+    assert!(unknown.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/html"));
 }

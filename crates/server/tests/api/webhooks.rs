@@ -39,14 +39,25 @@ async fn a_shopify_order_gives_its_timeline_and_a_confirmation(backend: Backend)
     assert_eq!(order.status.as_str(), "confirmed");
     assert_eq!(order.shipments.len(), 1);
     assert_eq!(order.shipments[0].status.as_str(), "cancelled");
-    let statuses: Vec<_> = order.timeline.iter().map(|e| e.raw_status.as_str()).collect();
+    let statuses: Vec<_> = order
+        .timeline
+        .iter()
+        .map(|e| e.raw_status.as_str())
+        .collect();
     assert_eq!(statuses, ["created", "authorized", "fulfillment:failure"]);
     assert_eq!(app.templates_sent(order.id).await, ["confirmed"]);
-    let customer = app.store.get_customer(order.customer_id.unwrap()).await.unwrap();
+    let customer = app
+        .store
+        .get_customer(order.customer_id.unwrap())
+        .await
+        .unwrap();
     assert_eq!(customer.email.as_deref(), Some("bob.norman@hostmail.com"));
     // 555 numbers are fictional: dropped rather than stored or refused.
     assert_eq!(customer.phone, None);
-    assert!(customer.consents.iter().any(|c| c.channel == "email" && !c.granted));
+    assert!(customer
+        .consents
+        .iter()
+        .any(|c| c.channel == "email" && !c.granted));
 }
 
 async fn a_replayed_delivery_changes_nothing(backend: Backend) {
@@ -78,7 +89,10 @@ async fn a_bad_signature_is_refused_and_nothing_is_stored(backend: Backend) {
         .post(app.url("/webhooks/shopify"))
         .header("X-Shopify-Topic", "orders/create")
         .header("X-Shopify-Webhook-Id", "wh-forged")
-        .header("X-Shopify-Hmac-Sha256", tidings::http::webhooks::sign_base64("wrong", &body))
+        .header(
+            "X-Shopify-Hmac-Sha256",
+            tidings::http::webhooks::sign_base64("wrong", &body),
+        )
         .body(body.clone())
         .send()
         .await
@@ -107,17 +121,27 @@ async fn malformed_payloads_get_a_clear_error(backend: Backend) {
     order["line_items"][1]["price"] = json!("19.999");
     let bad_price = serde_json::to_vec(&order).unwrap();
 
-    let not_json = app.post_shopify("orders/create", b"{not json", "wh-a").await;
-    let no_currency = app.post_shopify("orders/create", &missing_currency, "wh-b").await;
+    let not_json = app
+        .post_shopify("orders/create", b"{not json", "wh-a")
+        .await;
+    let no_currency = app
+        .post_shopify("orders/create", &missing_currency, "wh-b")
+        .await;
     let too_precise = app.post_shopify("orders/create", &bad_price, "wh-c").await;
 
     assert_eq!(not_json.status(), 400);
     assert_eq!(json(not_json).await["error"]["code"], "malformed_body");
     assert_eq!(no_currency.status(), 422);
-    let message = json(no_currency).await["error"]["message"].as_str().unwrap().to_string();
+    let message = json(no_currency).await["error"]["message"]
+        .as_str()
+        .unwrap()
+        .to_string();
     assert!(message.starts_with("currency"), "{message}");
     assert_eq!(too_precise.status(), 422);
-    let message = json(too_precise).await["error"]["message"].as_str().unwrap().to_string();
+    let message = json(too_precise).await["error"]["message"]
+        .as_str()
+        .unwrap()
+        .to_string();
     assert!(message.starts_with("line_items[1].price"), "{message}");
     let counts = app.store.inbox_counts().await.unwrap();
     assert_eq!(counts.pending + counts.done + counts.failed, 0);
@@ -142,9 +166,15 @@ fn fulfillment_event(status: &str, happened_at: &str) -> Vec<u8> {
 
 async fn a_fulfillment_and_its_events_move_the_order_to_delivered(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    app.post_shopify("orders/create", &unfulfilled_order(), "wh-1").await;
+    app.post_shopify("orders/create", &unfulfilled_order(), "wh-1")
+        .await;
     let fulfillment = fixture("shopify-fulfillment.json");
-    assert_eq!(app.post_shopify("fulfillments/create", &fulfillment, "wh-2").await.status(), 200);
+    assert_eq!(
+        app.post_shopify("fulfillments/create", &fulfillment, "wh-2")
+            .await
+            .status(),
+        200
+    );
     let steps = [
         ("in_transit", "2024-08-01T10:00:00Z"),
         ("out_for_delivery", "2024-08-03T07:00:00Z"),
@@ -155,15 +185,26 @@ async fn a_fulfillment_and_its_events_move_the_order_to_delivered(backend: Backe
     for (i, (status, at)) in steps.iter().enumerate() {
         let body = fulfillment_event(status, at);
         let id = format!("wh-ev-{i}");
-        assert_eq!(app.post_shopify("fulfillment_events/create", &body, &id).await.status(), 200);
+        assert_eq!(
+            app.post_shopify("fulfillment_events/create", &body, &id)
+                .await
+                .status(),
+            200
+        );
     }
     app.drain().await;
 
     let order = app.order("shopify", "450789469").await;
     assert_eq!(order.status.as_str(), "delivered");
-    assert_eq!(order.shipments[0].tracking_number.as_deref(), Some("1Z2345"));
+    assert_eq!(
+        order.shipments[0].tracking_number.as_deref(),
+        Some("1Z2345")
+    );
     let times: Vec<_> = order.timeline.iter().map(|e| e.happened_at).collect();
-    assert!(times.windows(2).all(|w| w[0] <= w[1]), "timeline is in time order");
+    assert!(
+        times.windows(2).all(|w| w[0] <= w[1]),
+        "timeline is in time order"
+    );
     assert_eq!(
         app.templates_sent(order.id).await,
         ["confirmed", "shipped", "out_for_delivery", "delivered"]
@@ -173,12 +214,14 @@ async fn a_fulfillment_and_its_events_move_the_order_to_delivered(backend: Backe
 async fn an_event_before_its_order_waits_and_is_applied_later(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let event = fulfillment_event("in_transit", "2024-08-01T10:00:00Z");
-    app.post_shopify("fulfillment_events/create", &event, "wh-early").await;
+    app.post_shopify("fulfillment_events/create", &event, "wh-early")
+        .await;
     app.drain().await;
     let counts = app.store.inbox_counts().await.unwrap();
     assert_eq!(counts.pending, 1, "kept for a retry, not dropped");
 
-    app.post_shopify("orders/create", &unfulfilled_order(), "wh-order").await;
+    app.post_shopify("orders/create", &unfulfilled_order(), "wh-order")
+        .await;
     app.drain().await;
     // Retries are spaced out; process as if their time had come.
     app.drain_ahead(chrono::Duration::minutes(5)).await;
@@ -190,22 +233,36 @@ async fn an_event_before_its_order_waits_and_is_applied_later(backend: Backend) 
 
 async fn a_refund_lands_on_the_timeline_and_is_announced(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    app.post_shopify("orders/create", &unfulfilled_order(), "wh-1").await;
+    app.post_shopify("orders/create", &unfulfilled_order(), "wh-1")
+        .await;
     let refund = serde_json::to_vec(&inner_fixture("shopify-refund.json")).unwrap();
     app.post_shopify("refunds/create", &refund, "wh-2").await;
-    app.post_shopify("refunds/create", &refund, "wh-2-retry").await;
+    app.post_shopify("refunds/create", &refund, "wh-2-retry")
+        .await;
     app.drain().await;
 
     let order = app.order("shopify", "450789469").await;
-    let refund = order.timeline.iter().find(|e| e.status.map(|s| s.as_str()) == Some("refunded"));
+    let refund = order
+        .timeline
+        .iter()
+        .find(|e| e.status.map(|s| s.as_str()) == Some("refunded"));
     let detail = refund.expect("a refund entry").detail.clone().unwrap();
     assert_eq!(detail, "Refund of 209.00 USD: it broke during shipping");
-    assert_eq!(app.templates_sent(order.id).await, ["confirmed", "refunded"]);
+    assert_eq!(
+        app.templates_sent(order.id).await,
+        ["confirmed", "refunded"]
+    );
 }
 
 async fn a_woocommerce_order_is_confirmed_and_its_ping_ignored(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    let ping = app.client.post(app.url("/webhooks/woocommerce")).body("webhook_id=12").send().await.unwrap();
+    let ping = app
+        .client
+        .post(app.url("/webhooks/woocommerce"))
+        .body("webhook_id=12")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(ping.status(), 200);
 
     let body = fixture("woocommerce-order.json");
@@ -215,7 +272,8 @@ async fn a_woocommerce_order_is_confirmed_and_its_ping_ignored(backend: Backend)
     completed["status"] = json!("completed");
     completed["date_completed_gmt"] = json!("2017-03-23T10:00:00");
     let completed = serde_json::to_vec(&completed).unwrap();
-    app.post_woocommerce("order.updated", &completed, "d-2").await;
+    app.post_woocommerce("order.updated", &completed, "d-2")
+        .await;
     app.drain().await;
 
     let order = app.order("woocommerce", "727").await;
@@ -224,7 +282,11 @@ async fn a_woocommerce_order_is_confirmed_and_its_ping_ignored(backend: Backend)
     assert_eq!(order.line_items[0].unit_price_minor, 300);
     assert_eq!(order.status.as_str(), "fulfilled");
     assert_eq!(app.templates_sent(order.id).await, ["confirmed", "shipped"]);
-    let customer = app.store.get_customer(order.customer_id.unwrap()).await.unwrap();
+    let customer = app
+        .store
+        .get_customer(order.customer_id.unwrap())
+        .await
+        .unwrap();
     assert_eq!(customer.email.as_deref(), Some("john.doe@example.com"));
 }
 
@@ -239,20 +301,28 @@ async fn an_easypost_tracker_updates_the_shipment_with_that_tracking_code(backen
         .await;
     let order_id = json(created).await["id"].as_i64().unwrap();
     let shipment = json!({"carrier": "FedEx", "tracking_number": "1"});
-    app.api_post(&format!("/api/v1/orders/{order_id}/shipments"), &shipment).await;
+    app.api_post(&format!("/api/v1/orders/{order_id}/shipments"), &shipment)
+        .await;
 
     // The published fixture, byte for byte, signed as EasyPost signs it.
     let body = fixture("easypost-tracker-updated.json");
     let body = body.strip_suffix(b"\n").unwrap_or(&body).to_vec();
     assert_eq!(app.post_easypost(&body).await.status(), 200);
-    assert_eq!(json(app.post_easypost(&body).await).await["status"], "duplicate");
+    assert_eq!(
+        json(app.post_easypost(&body).await).await["status"],
+        "duplicate"
+    );
     app.drain().await;
 
     let order = app.store.get_order(order_id).await.unwrap();
     assert_eq!(order.status.as_str(), "in_transit");
     let eta = order.shipments[0].estimated_delivery.unwrap();
     assert_eq!(eta.to_rfc3339(), "2024-08-05T00:00:00+00:00");
-    let scans = order.timeline.iter().filter(|e| e.source == "easypost").count();
+    let scans = order
+        .timeline
+        .iter()
+        .filter(|e| e.source == "easypost")
+        .count();
     assert_eq!(scans, 7, "every tracking detail once");
     assert_eq!(app.templates_sent(order_id).await, ["confirmed", "shipped"]);
 }
@@ -270,7 +340,11 @@ async fn a_shopify_customer_is_stored_with_consent(backend: Backend) {
     app.post_shopify("orders/create", &order_body, "wh-o").await;
     app.drain().await;
     let order = app.order("shopify", "450789469").await;
-    let customer = app.store.get_customer(order.customer_id.unwrap()).await.unwrap();
+    let customer = app
+        .store
+        .get_customer(order.customer_id.unwrap())
+        .await
+        .unwrap();
     assert_eq!(customer.external_id.as_deref(), Some("207119551"));
     assert_eq!(customer.first_name.as_deref(), Some("Bob"));
     assert_eq!(customer.order_ids, [order.id]);

@@ -1,0 +1,114 @@
+//! The `tidings` binary: its commands, and a graceful stop on SIGTERM.
+
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+fn tidings(dir: &std::path::Path) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_tidings"));
+    command
+        .current_dir(dir)
+        .env_remove("TIDINGS_DATABASE_URL")
+        .env("TIDINGS_LISTEN", "127.0.0.1:0")
+        .env("RUST_LOG", "info");
+    command
+}
+
+#[test]
+fn default_config_prints_every_section() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = tidings(dir.path()).arg("default-config").output().unwrap();
+    assert!(output.status.success());
+    let text = String::from_utf8(output.stdout).unwrap();
+    for section in [
+        "database_url",
+        "[shop]",
+        "[shopify]",
+        "[woocommerce]",
+        "[easypost]",
+        "[ingest]",
+    ] {
+        assert!(text.contains(section), "{section} missing");
+    }
+}
+
+#[test]
+fn apikey_create_prints_the_key_last_and_migrate_creates_the_default_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let migrate = tidings(dir.path()).arg("migrate").output().unwrap();
+    assert!(
+        migrate.status.success(),
+        "{}",
+        String::from_utf8_lossy(&migrate.stderr)
+    );
+    assert!(dir.path().join("tidings-data/tidings.db").exists());
+
+    let output = tidings(dir.path())
+        .args(["apikey", "create", "--name", "shop", "--scope", "ingest"])
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    let key = stdout.lines().last().unwrap();
+    assert!(key.starts_with("tid_") && key.len() == 52, "{key}");
+}
+
+#[test]
+fn a_bad_configuration_value_is_reported_not_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = tidings(dir.path())
+        .arg("migrate")
+        .env("TIDINGS_INGEST__BATCH_MAX", "many")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(
+        stderr.to_lowercase().contains("ingest.batch_max"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("panicked"));
+}
+
+#[cfg(unix)]
+#[test]
+fn serve_stops_gracefully_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = tidings(dir.path())
+        .arg("serve")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait for the "serving" line rather than a fixed time.
+    let stderr = child.stderr.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        use std::io::{BufRead, BufReader};
+        let mut lines = Vec::new();
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            lines.push(line);
+        }
+        lines
+    });
+    let db = dir.path().join("tidings-data/tidings.db");
+    for _ in 0..100 {
+        if db.exists() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let status = child.wait().unwrap();
+    let lines = reader.join().unwrap();
+
+    assert!(status.success(), "exit status {status}: {lines:?}");
+    assert!(
+        lines.iter().any(|l| l.contains("tidings stopped")),
+        "{lines:?}"
+    );
+}
