@@ -473,9 +473,11 @@ fn soonest_eta(order: &OrderView) -> Option<DateTime<Utc>> {
     on_the_way.filter_map(|s| s.estimated_delivery).min()
 }
 
-/// The timeline, newest first; equal times keep their stored order.
+/// The timeline, newest first. The store lists it oldest first, so reversing before a
+/// stable sort puts the later-written of two same-time entries ("confirmed" after
+/// "placed") on top.
 fn newest_first(timeline: &[TimelineEntry]) -> Vec<&TimelineEntry> {
-    let mut entries: Vec<&TimelineEntry> = timeline.iter().collect();
+    let mut entries: Vec<&TimelineEntry> = timeline.iter().rev().collect();
     entries.sort_by_key(|e| std::cmp::Reverse(e.happened_at));
     entries
 }
@@ -794,15 +796,19 @@ mod tests {
     fn the_timeline_is_newest_first_with_readable_labels() {
         let timeline = vec![
             entry(None, Some(Status::Placed), 1),
+            entry(None, Some(Status::Confirmed), 1),
             entry(Some(1), None, 2),
         ];
         let rows: Vec<EventRow> = newest_first(&timeline)
             .into_iter()
             .map(EventRow::new)
             .collect();
-        assert_eq!(rows[0].label, "Arrived at facility");
+        let labels: Vec<&str> = rows.iter().map(|r| r.label.as_str()).collect();
+        assert_eq!(
+            labels,
+            ["Arrived at facility", "Order confirmed", "Order placed"]
+        );
         assert_eq!(rows[0].at.text, "2 Jan 2026, 10:00 UTC");
-        assert_eq!(rows[1].label, "Order placed");
     }
 
     #[test]
@@ -825,6 +831,19 @@ mod tests {
         assert!(!html.contains("<b>1</b>"));
         assert!(html.contains("Partly shipped") && html.contains("12.50 USD"));
         assert!(html.contains("href=\"https://ups.example/1Z1\""));
+    }
+
+    #[tokio::test]
+    async fn a_store_failure_is_a_friendly_page_not_the_error() {
+        let error = StoreError::Corrupt("orders.status = 'secret detail'".into());
+        let response = failure_page(None, &error);
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(response.headers()[header::CACHE_CONTROL], "no-store");
+        let body = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        let body = String::from_utf8(body.to_vec()).unwrap();
+        assert!(body.contains("Something went wrong") && !body.contains("secret detail"));
     }
 
     #[test]

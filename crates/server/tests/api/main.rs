@@ -1,6 +1,7 @@
 //! Integration tests: the real application on port 0, on SQLite and, when
 //! `TIDINGS_TEST_POSTGRES_URL` is set, on PostgreSQL.
 
+mod browser;
 mod cli;
 mod helpers;
 mod ingest;
