@@ -489,11 +489,14 @@ mod tests {
         proptest::sample::select(Status::ALL.to_vec())
     }
 
-    fn any_events() -> impl Strategy<Value = Vec<(Status, i64)>> {
+    /// Events as (status, minute) pairs.
+    type Events = Vec<(Status, i64)>;
+
+    fn any_events() -> impl Strategy<Value = Events> {
         proptest::collection::vec((any_status(), 0i64..50), 0..25)
     }
 
-    fn events_and_a_shuffle() -> impl Strategy<Value = (Vec<(Status, i64)>, Vec<(Status, i64)>)> {
+    fn events_and_a_shuffle() -> impl Strategy<Value = (Events, Events)> {
         any_events().prop_flat_map(|events| {
             let shuffled = Just(events.clone()).prop_shuffle();
             (Just(events), shuffled)

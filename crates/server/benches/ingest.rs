@@ -49,6 +49,10 @@ fn main() -> ExitCode {
         .enable_all()
         .build()
         .expect("building the Tokio runtime");
+    if std::env::var("PROBE").is_ok() {
+        runtime.block_on(probe()).unwrap();
+        return ExitCode::SUCCESS;
+    }
     match runtime.block_on(run_all(&settings)) {
         Ok(rows) => report(&rows),
         Err(error) => {
@@ -691,4 +695,50 @@ fn print_notes(rows: &[Row]) {
             println!("{} {}: error: {sample}", row.backend, row.mode);
         }
     }
+}
+
+// PROBE (temporary)
+pub async fn probe() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let url = format!("sqlite://{}/probe.db", dir.path().display());
+    let store = store::Store::open(&url).await?;
+    let ds = prepare("probe", 0, 20_000);
+    for batch_size in [1usize, 16, 64, 256] {
+        let started = Instant::now();
+        let mut n = 0;
+        let chunk_count = (4_000 / batch_size).max(1);
+        for chunk in ds[n..].chunks(batch_size).take(chunk_count) {
+            let deliveries: Vec<store::Delivery> = chunk
+                .iter()
+                .map(|d| store::Delivery {
+                    source: "shopify".into(),
+                    delivery_id: format!("{}-{batch_size}", d.webhook_id),
+                    topic: "orders/create".into(),
+                    body: d.body.to_vec(),
+                    received_at: chrono::Utc::now(),
+                })
+                .collect();
+            store.accept_deliveries(&deliveries).await?;
+            n += chunk.len();
+        }
+        let e = started.elapsed().as_secs_f64();
+        println!("accept batch {batch_size}: {n} in {e:.2}s = {:.0}/s, {:.2} ms/commit", n as f64 / e, e * 1e3 / chunk_count as f64);
+    }
+    let ctx = tidings::ingest::ParseContext { default_region: "US".into() };
+    let parse = |row: &store::InboxRow| tidings::ingest::parse_delivery(row, &ctx);
+    // parse cost alone
+    let row = store::InboxRow { id: 1, source: "shopify".into(), delivery_id: "x".into(), topic: "orders/create".into(), body: ds[0].body.to_vec(), attempts: 0 };
+    let started = Instant::now();
+    for _ in 0..1000 { let _ = parse(&row); }
+    println!("parse: {:.1} us each", started.elapsed().as_secs_f64() * 1e3);
+    let started = Instant::now();
+    let mut total = 0;
+    for _ in 0..10 {
+        let t = Instant::now();
+        let h = store.process_inbox(200, &parse, &store::ApplyOptions::live()).await?;
+        total += h;
+        println!("process batch: {h} in {:.1} ms", t.elapsed().as_secs_f64() * 1e3);
+    }
+    println!("processed {total} in {:.2}s", started.elapsed().as_secs_f64());
+    Ok(())
 }

@@ -2,14 +2,14 @@
 //!
 //! [`Store`] is the one handle the rest of Tidings uses. It is backed by SQLite (the
 //! embedded default, one file in WAL mode) or PostgreSQL (for several nodes), chosen by
-//! the URL scheme. Both backends run the same SQL from `shared.rs`; each keeps its own
+//! the URL scheme. Both backends run the same SQL from `shared/`; each keeps its own
 //! migrations, pool setup, claim locking and bulk insert.
 //!
 //! The one rule that carries reliability: a state change and the work it causes commit
 //! in one transaction. Applying a command writes the timeline, the new status and the
 //! notification intents (the outbox) together.
 
-// `shared.rs` is mounted once per backend on purpose: the same SQL, compiled against
+// `shared/` is mounted once per backend on purpose: the same SQL, compiled against
 // each backend's concrete types.
 #![allow(clippy::duplicate_mod)]
 

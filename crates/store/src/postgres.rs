@@ -16,7 +16,7 @@ type Db = Postgres;
 const FOR_UPDATE: &str = " FOR UPDATE";
 const SKIP_LOCKED: &str = " FOR UPDATE SKIP LOCKED";
 
-#[path = "shared.rs"]
+#[path = "shared/mod.rs"]
 mod shared;
 
 #[derive(Clone)]

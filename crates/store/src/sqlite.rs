@@ -18,7 +18,7 @@ type Db = Sqlite;
 const FOR_UPDATE: &str = "";
 const SKIP_LOCKED: &str = "";
 
-#[path = "shared.rs"]
+#[path = "shared/mod.rs"]
 mod shared;
 
 #[derive(Clone)]

@@ -145,15 +145,17 @@ pub async fn add_shipment(
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult<(StatusCode, Json<OrderResponse>)> {
-    caller.require_write()?;
-    let order = state.store.get_order(parse_id(&id, "order")?).await?;
-    let payload: ShipmentBody = parse_json(&body)?;
-    let command = payload.into_command(order_ref_of(&order))?;
-    let order_id = ingest(&state, &headers, "shipment.upsert", &body, &command).await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(order_response(&state, order_id).await?),
-    ))
+    let to_command = |order| Ok(parse_json::<ShipmentBody>(&body)?.into_command(order)?);
+    write_to_order(
+        &state,
+        &caller,
+        &id,
+        &headers,
+        &body,
+        "shipment.upsert",
+        to_command,
+    )
+    .await
 }
 
 /// `POST /api/v1/orders/{id}/events`.
@@ -165,14 +167,37 @@ pub async fn add_event(
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult<(StatusCode, Json<OrderResponse>)> {
+    let to_command = |order| Ok(parse_json::<EventBody>(&body)?.into_command(order)?);
+    write_to_order(
+        &state,
+        &caller,
+        &id,
+        &headers,
+        &body,
+        "event.add",
+        to_command,
+    )
+    .await
+}
+
+/// The steps every write to an existing order shares: check the key may write, find the
+/// order, build the command from the body, apply it, answer with the order.
+async fn write_to_order(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+    headers: &HeaderMap,
+    body: &[u8],
+    topic: &str,
+    to_command: impl FnOnce(OrderRef) -> ApiResult<Command>,
+) -> ApiResult<(StatusCode, Json<OrderResponse>)> {
     caller.require_write()?;
-    let order = state.store.get_order(parse_id(&id, "order")?).await?;
-    let payload: EventBody = parse_json(&body)?;
-    let command = payload.into_command(order_ref_of(&order))?;
-    let order_id = ingest(&state, &headers, "event.add", &body, &command).await?;
+    let order = state.store.get_order(parse_id(id, "order")?).await?;
+    let command = to_command(order_ref_of(&order))?;
+    let order_id = ingest(state, headers, topic, body, &command).await?;
     Ok((
         StatusCode::CREATED,
-        Json(order_response(&state, order_id).await?),
+        Json(order_response(state, order_id).await?),
     ))
 }
 

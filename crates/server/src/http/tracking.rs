@@ -182,7 +182,7 @@ impl Brand {
             support_email: support_email
                 .filter(|e| e.contains('@'))
                 .map(str::to_string),
-            // TODO(owner): the copy is English only; use `shop.default_locale` once the
+            // TODO(i18n): the copy is English only; use `shop.default_locale` once the
             // page text is translated, since `lang` must name the language shown.
             lang: "en",
         }

@@ -1,0 +1,113 @@
+//! The backend's public face, over the functions above.
+
+use super::*;
+
+impl super::super::Backend {
+    pub(crate) async fn process_inbox<F>(
+        &self,
+        limit: i64,
+        parse: &F,
+        opts: &ApplyOptions,
+    ) -> Result<usize>
+    where
+        F: Fn(&InboxRow) -> std::result::Result<Command, String>,
+    {
+        let mut tx = self.begin_write().await?;
+        let handled = process_inbox(&mut tx, limit, parse, opts).await?;
+        tx.commit().await?;
+        Ok(handled)
+    }
+
+    pub(crate) async fn ingest_and_apply(
+        &self,
+        delivery: &Delivery,
+        command: &Command,
+        opts: &ApplyOptions,
+    ) -> Result<(Accepted, Applied)> {
+        let mut tx = self.begin_write().await?;
+        if insert_delivery(&mut tx, delivery).await? == Accepted::Duplicate {
+            return Ok((Accepted::Duplicate, Applied::default()));
+        }
+        let applied = apply_command(&mut tx, command, opts).await?;
+        mark_done(&mut tx, &delivery.source, &delivery.delivery_id, opts.now).await?;
+        tx.commit().await?;
+        Ok((Accepted::New, applied))
+    }
+
+    pub(crate) async fn apply_batch(
+        &self,
+        commands: &[Command],
+        opts: &ApplyOptions,
+        progress: Option<(&str, i64)>,
+    ) -> Result<Vec<Result<Applied>>> {
+        let mut tx = self.begin_write().await?;
+        let mut results = Vec::with_capacity(commands.len());
+        for command in commands {
+            let mut savepoint = tx.begin().await?;
+            let result = apply_command(&mut savepoint, command, opts).await;
+            match &result {
+                Ok(_) => savepoint.commit().await?,
+                Err(StoreError::Database(e)) if is_connection_error(e) => {
+                    return Err(result.unwrap_err())
+                }
+                Err(_) => savepoint.rollback().await?,
+            }
+            results.push(result);
+        }
+        if let Some((file_key, rows_done)) = progress {
+            set_import_rows_done(&mut tx, file_key, rows_done, opts.now).await?;
+        }
+        tx.commit().await?;
+        Ok(results)
+    }
+
+    pub(crate) async fn import_rows_done(&self, file_key: &str) -> Result<i64> {
+        import_rows_done(&mut *self.read.acquire().await?, file_key).await
+    }
+
+    pub(crate) async fn get_order(&self, id: i64) -> Result<OrderView> {
+        get_order(&mut *self.read.acquire().await?, id).await
+    }
+
+    pub(crate) async fn order_id_by_ref(&self, order: &OrderRef) -> Result<Option<i64>> {
+        order_id_by_ref(&mut *self.read.acquire().await?, order).await
+    }
+
+    pub(crate) async fn order_id_by_token(&self, token: &str) -> Result<Option<i64>> {
+        order_id_by_token(&mut *self.read.acquire().await?, token).await
+    }
+
+    pub(crate) async fn get_customer(&self, id: i64) -> Result<CustomerView> {
+        get_customer(&mut *self.read.acquire().await?, id).await
+    }
+
+    pub(crate) async fn list_outbox(&self, order_id: i64) -> Result<Vec<OutboxRow>> {
+        list_outbox(&mut *self.read.acquire().await?, order_id).await
+    }
+
+    pub(crate) async fn inbox_counts(&self) -> Result<InboxCounts> {
+        inbox_counts(&mut *self.read.acquire().await?).await
+    }
+
+    pub(crate) async fn create_api_key(
+        &self,
+        name: &str,
+        scope: &str,
+        prefix: &str,
+        hash: &str,
+    ) -> Result<i64> {
+        let mut tx = self.begin_write().await?;
+        let id = insert_api_key(&mut tx, name, scope, prefix, hash, Utc::now()).await?;
+        tx.commit().await?;
+        Ok(id)
+    }
+
+    pub(crate) async fn find_api_key(&self, hash: &str) -> Result<Option<ApiKey>> {
+        find_api_key(&mut *self.read.acquire().await?, hash).await
+    }
+
+    pub(crate) async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1").execute(&self.read).await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,130 @@
+//! Customers.
+
+use super::*;
+
+pub(super) async fn upsert_customer(
+    conn: &mut Conn,
+    source: &str,
+    customer: &CustomerInput,
+    now: DateTime<Utc>,
+) -> Result<Option<i64>> {
+    if !customer.is_identifiable() {
+        return Ok(None);
+    }
+    let email = customer.email.as_ref().map(|e| e.as_str().to_string());
+    let phone = customer.phone.as_ref().map(|p| p.as_str().to_string());
+    let existing = find_customer(conn, source, customer, &email, &phone).await?;
+
+    let id = match existing {
+        Some(id) => {
+            sqlx::query(
+                "UPDATE customers SET email = COALESCE($2, email), phone = COALESCE($3, phone),
+                    first_name = COALESCE($4, first_name), last_name = COALESCE($5, last_name),
+                    locale = COALESCE($6, locale), time_zone = COALESCE($7, time_zone),
+                    external_id = COALESCE(external_id, $8), updated_at = $9
+                 WHERE id = $1",
+            )
+            .bind(id)
+            .bind(&email)
+            .bind(&phone)
+            .bind(&customer.first_name)
+            .bind(&customer.last_name)
+            .bind(customer.locale.as_ref().map(|l| l.as_str()))
+            .bind(customer.time_zone.as_ref().map(|t| t.as_str()))
+            .bind(&customer.external_id)
+            .bind(now)
+            .execute(&mut *conn)
+            .await?;
+            id
+        }
+        None => sqlx::query(
+            "INSERT INTO customers (source, external_id, email, phone, first_name, last_name,
+                    locale, time_zone, created_at, updated_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) RETURNING id",
+        )
+        .bind(source)
+        .bind(&customer.external_id)
+        .bind(&email)
+        .bind(&phone)
+        .bind(&customer.first_name)
+        .bind(&customer.last_name)
+        .bind(customer.locale.as_ref().map(|l| l.as_str()))
+        .bind(customer.time_zone.as_ref().map(|t| t.as_str()))
+        .bind(now)
+        .fetch_one(&mut *conn)
+        .await?
+        .try_get(0)?,
+    };
+
+    record_consents(conn, id, customer).await?;
+    Ok(Some(id))
+}
+
+/// The same person across sources: the source's own id first, then email, then phone.
+pub(super) async fn find_customer(
+    conn: &mut Conn,
+    source: &str,
+    customer: &CustomerInput,
+    email: &Option<String>,
+    phone: &Option<String>,
+) -> Result<Option<i64>> {
+    if let Some(external_id) = &customer.external_id {
+        let found = sqlx::query("SELECT id FROM customers WHERE source = $1 AND external_id = $2")
+            .bind(source)
+            .bind(external_id)
+            .fetch_optional(&mut *conn)
+            .await?;
+        if let Some(row) = found {
+            return Ok(Some(row.try_get(0)?));
+        }
+    }
+    for (column, value) in [("email", email), ("phone", phone)] {
+        let Some(value) = value else { continue };
+        let sql = format!("SELECT id FROM customers WHERE {column} = $1 ORDER BY id LIMIT 1");
+        if let Some(row) = sqlx::query(&sql)
+            .bind(value)
+            .fetch_optional(&mut *conn)
+            .await?
+        {
+            return Ok(Some(row.try_get(0)?));
+        }
+    }
+    Ok(None)
+}
+
+/// Appends the consent records that change what is in force; repeats add nothing.
+pub(super) async fn record_consents(
+    conn: &mut Conn,
+    customer_id: i64,
+    customer: &CustomerInput,
+) -> Result<()> {
+    for record in &customer.consents {
+        let current: Option<bool> = sqlx::query(
+            "SELECT granted FROM consents WHERE customer_id = $1 AND purpose = $2 AND channel = $3
+             ORDER BY id DESC LIMIT 1",
+        )
+        .bind(customer_id)
+        .bind(record.purpose.as_str())
+        .bind(record.channel.as_str())
+        .fetch_optional(&mut *conn)
+        .await?
+        .map(|row| row.try_get(0))
+        .transpose()?;
+        if current == Some(record.granted) {
+            continue;
+        }
+        sqlx::query(
+            "INSERT INTO consents (customer_id, purpose, channel, granted, source, recorded_at)
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(customer_id)
+        .bind(record.purpose.as_str())
+        .bind(record.channel.as_str())
+        .bind(record.granted)
+        .bind(&record.source)
+        .bind(record.recorded_at)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}

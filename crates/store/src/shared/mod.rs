@@ -1,0 +1,76 @@
+//! Queries and write procedures common to both backends.
+//!
+//! This module is compiled twice, as `crate::sqlite::shared` and `crate::postgres::shared`;
+//! each parent module defines `Db` and the `FOR_UPDATE` clause of its dialect. Both
+//! backends accept `$n` placeholders, `ON CONFLICT` and `RETURNING`, so the SQL text is
+//! the same; what differs (pool setup, claim locking, bulk inserts) lives in the parent.
+
+use chrono::{DateTime, Duration, Utc};
+use domain::{
+    derive_order_status, template_for, Command, CustomerInput, EventInput, EventTarget, OrderFacts,
+    OrderInput, OrderRef, OrderStatus, Partial, ShipmentInput, Status, Track,
+};
+use sqlx::{Acquire, Row};
+use uuid::Uuid;
+
+use super::{Db, FOR_UPDATE, SKIP_LOCKED};
+use crate::error::{Result, StoreError};
+use crate::models::*;
+use crate::ApplyOptions;
+
+mod aggregate;
+mod backend;
+mod customers;
+mod events;
+mod inbox;
+mod keys;
+mod orders;
+mod reads;
+
+use aggregate::*;
+use customers::*;
+use events::*;
+pub(crate) use inbox::insert_delivery;
+use inbox::*;
+use keys::*;
+use orders::*;
+use reads::*;
+
+type Conn = <Db as sqlx::Database>::Connection;
+
+/// Inbox rows that failed this many times are left as `failed` for an operator.
+const MAX_ATTEMPTS: i64 = 8;
+
+/// Applies one command inside the caller's transaction.
+pub(crate) async fn apply_command(
+    conn: &mut Conn,
+    command: &Command,
+    opts: &ApplyOptions,
+) -> Result<Applied> {
+    match command {
+        Command::UpsertOrder(input) => upsert_order(conn, input, opts).await,
+        Command::UpsertShipment { order, shipment } => {
+            let mut agg = load_aggregate_by_ref(conn, order).await?;
+            let source = agg.source.clone();
+            apply_shipment(conn, &mut agg, shipment, &source, opts).await?;
+            finish(conn, agg, opts).await
+        }
+        Command::AddEvents {
+            target,
+            estimated_delivery,
+            events,
+            reported_by,
+        } => {
+            let reported_by = reported_by.as_str();
+            add_events(conn, target, *estimated_delivery, events, reported_by, opts).await
+        }
+        Command::UpsertCustomer { source, customer } => {
+            let id = upsert_customer(conn, source.as_str(), customer, opts.now).await?;
+            Ok(Applied {
+                customer_id: id,
+                ..Applied::default()
+            })
+        }
+        Command::Ignore { .. } => Ok(Applied::default()),
+    }
+}

@@ -1,0 +1,157 @@
+//! Orders.
+
+use super::*;
+
+pub(super) async fn upsert_order(
+    conn: &mut Conn,
+    input: &OrderInput,
+    opts: &ApplyOptions,
+) -> Result<Applied> {
+    let source = input.order.source.as_str();
+    let customer_id = upsert_customer(conn, source, &input.customer, opts.now).await?;
+    let address = input
+        .shipping_address
+        .as_ref()
+        .map(|a| serde_json::to_string(a).unwrap_or_default());
+
+    let sql = format!("SELECT id FROM orders WHERE source = $1 AND external_id = $2{FOR_UPDATE}");
+    let existing = sqlx::query(&sql)
+        .bind(source)
+        .bind(&input.order.external_id)
+        .fetch_optional(&mut *conn)
+        .await?;
+    let order_id: i64 = match existing {
+        Some(row) => {
+            let id = row.try_get(0)?;
+            update_order_row(conn, id, input, customer_id, &address, opts.now).await?;
+            id
+        }
+        None => insert_order_row(conn, input, customer_id, &address, opts.now).await?,
+    };
+    if !input.line_items.is_empty() {
+        replace_line_items(conn, order_id, source, input).await?;
+    }
+
+    let mut agg = load_aggregate(conn, order_id).await?;
+    let before = agg.track.status();
+    let new_events = record_events(conn, &agg, None, &input.events, source, opts.now).await?;
+    agg.new_events += new_events.len();
+    apply_to_track(&mut agg, None, Some(before), &new_events, opts);
+    for shipment in &input.shipments {
+        apply_shipment(conn, &mut agg, shipment, source, opts).await?;
+    }
+    finish(conn, agg, opts).await
+}
+
+pub(super) async fn insert_order_row(
+    conn: &mut Conn,
+    input: &OrderInput,
+    customer_id: Option<i64>,
+    address: &Option<String>,
+    now: DateTime<Utc>,
+) -> Result<i64> {
+    let track = Track::starting_at(Status::Placed);
+    let row = sqlx::query(
+        "INSERT INTO orders (source, external_id, number, customer_id, currency, total_minor,
+            placed_at, shipping_address, fully_shipped, status, track_progress, tracking_token,
+            created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $11, $12, $12) RETURNING id",
+    )
+    .bind(input.order.source.as_str())
+    .bind(&input.order.external_id)
+    .bind(&input.number)
+    .bind(customer_id)
+    .bind(input.currency.as_str())
+    .bind(input.total_minor)
+    .bind(input.placed_at)
+    .bind(address)
+    .bind(input.fully_shipped)
+    .bind(track.progress.as_str())
+    .bind(crate::new_tracking_token())
+    .bind(now)
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok(row.try_get(0)?)
+}
+
+pub(super) async fn update_order_row(
+    conn: &mut Conn,
+    id: i64,
+    input: &OrderInput,
+    customer_id: Option<i64>,
+    address: &Option<String>,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    sqlx::query(
+        "UPDATE orders SET number = $2, customer_id = COALESCE($3, customer_id), currency = $4,
+            total_minor = $5, shipping_address = COALESCE($6, shipping_address),
+            fully_shipped = COALESCE($7, fully_shipped), updated_at = $8
+         WHERE id = $1",
+    )
+    .bind(id)
+    .bind(&input.number)
+    .bind(customer_id)
+    .bind(input.currency.as_str())
+    .bind(input.total_minor)
+    .bind(address)
+    .bind(input.fully_shipped)
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+pub(super) async fn replace_line_items(
+    conn: &mut Conn,
+    order_id: i64,
+    source: &str,
+    input: &OrderInput,
+) -> Result<()> {
+    sqlx::query("DELETE FROM line_items WHERE order_id = $1")
+        .bind(order_id)
+        .execute(&mut *conn)
+        .await?;
+    for item in &input.line_items {
+        let product_id = match &item.product_external_id {
+            Some(external_id) => Some(upsert_product(conn, source, external_id, item).await?),
+            None => None,
+        };
+        sqlx::query(
+            "INSERT INTO line_items (order_id, external_id, product_id, sku, title, variant,
+                quantity, unit_price_minor)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(order_id)
+        .bind(&item.external_id)
+        .bind(product_id)
+        .bind(&item.sku)
+        .bind(&item.title)
+        .bind(&item.variant)
+        .bind(item.quantity)
+        .bind(item.unit_price_minor)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}
+
+pub(super) async fn upsert_product(
+    conn: &mut Conn,
+    source: &str,
+    external_id: &str,
+    item: &domain::LineItemInput,
+) -> Result<i64> {
+    let row = sqlx::query(
+        "INSERT INTO products (source, external_id, sku, title) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (source, external_id)
+         DO UPDATE SET title = excluded.title, sku = COALESCE(excluded.sku, products.sku)
+         RETURNING id",
+    )
+    .bind(source)
+    .bind(external_id)
+    .bind(&item.sku)
+    .bind(&item.title)
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok(row.try_get(0)?)
+}
