@@ -12,6 +12,7 @@ on_both_backends!(
     an_idempotency_key_makes_a_retry_harmless,
     an_older_event_does_not_move_the_status_back,
     the_tracking_page_opens_by_token_only,
+    concurrent_writes_to_one_order_all_succeed,
 );
 
 fn order_body() -> serde_json::Value {
@@ -256,4 +257,23 @@ async fn the_tracking_page_opens_by_token_only(backend: Backend) {
         .to_str()
         .unwrap()
         .starts_with("text/html"));
+}
+
+async fn concurrent_writes_to_one_order_all_succeed(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+
+    let mut requests = tokio::task::JoinSet::new();
+    for _ in 0..8 {
+        let request = app.client.post(app.url("/api/v1/orders")).bearer_auth(&app.api_key);
+        requests.spawn(request.json(&order_body()).send());
+    }
+    let responses = requests.join_all().await;
+
+    for response in responses {
+        let status = response.expect("request sent").status();
+        assert!(status.is_success(), "{status}");
+    }
+    let order = app.order("api", "A-1001").await;
+    assert_eq!(order.timeline.len(), 2, "placed and confirmed, once each");
+    assert_eq!(app.templates_sent(order.id).await, ["confirmed"]);
 }

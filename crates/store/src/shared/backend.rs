@@ -24,6 +24,22 @@ impl super::super::Backend {
         command: &Command,
         opts: &ApplyOptions,
     ) -> Result<(Accepted, Applied)> {
+        match self.try_ingest_and_apply(delivery, command, opts).await {
+            // Two requests creating the same order (or retrying one idempotency key) at
+            // once on PostgreSQL: the loser sees the winner's row on a second try.
+            Err(StoreError::Database(e)) if is_unique_violation(&e) => {
+                self.try_ingest_and_apply(delivery, command, opts).await
+            }
+            other => other,
+        }
+    }
+
+    async fn try_ingest_and_apply(
+        &self,
+        delivery: &Delivery,
+        command: &Command,
+        opts: &ApplyOptions,
+    ) -> Result<(Accepted, Applied)> {
         let mut tx = self.begin_write().await?;
         if insert_delivery(&mut tx, delivery).await? == Accepted::Duplicate {
             return Ok((Accepted::Duplicate, Applied::default()));
@@ -110,4 +126,8 @@ impl super::super::Backend {
         sqlx::query("SELECT 1").execute(&self.read).await?;
         Ok(())
     }
+}
+
+fn is_unique_violation(error: &sqlx::Error) -> bool {
+    matches!(error, sqlx::Error::Database(db) if db.is_unique_violation())
 }
