@@ -49,6 +49,31 @@ fn main() -> ExitCode {
         .enable_all()
         .build()
         .expect("building the Tokio runtime");
+    if std::env::var("PARSEPROBE").is_ok() {
+        let ctx = tidings::ingest::ParseContext { default_region: "US".into() };
+        let ds = prepare("p", 0, 1);
+        let t = Instant::now();
+        for _ in 0..20_000 {
+            let _ = tidings::ingest::shopify::parse("orders/create", &ds[0].body, &ctx);
+        }
+        println!("shopify::parse {:.1} us", t.elapsed().as_secs_f64() * 1e6 / 20_000.0);
+        let t = Instant::now();
+        for _ in 0..20_000 {
+            let _ = serde_json::from_slice::<serde_json::Value>(&ds[0].body);
+        }
+        println!("json value {:.1} us", t.elapsed().as_secs_f64() * 1e6 / 20_000.0);
+        let t = Instant::now();
+        for _ in 0..20_000 {
+            let _ = serde_json::from_slice::<serde::de::IgnoredAny>(&ds[0].body);
+        }
+        println!("json ignored {:.1} us", t.elapsed().as_secs_f64() * 1e6 / 20_000.0);
+        let t = Instant::now();
+        for _ in 0..20_000 {
+            let _ = sign_base64(SECRET, &ds[0].body);
+        }
+        println!("hmac {:.1} us", t.elapsed().as_secs_f64() * 1e6 / 20_000.0);
+        return ExitCode::SUCCESS;
+    }
     if std::env::var("PROBE").is_ok() {
         runtime.block_on(probe()).unwrap();
         return ExitCode::SUCCESS;
@@ -722,23 +747,49 @@ pub async fn probe() -> anyhow::Result<()> {
             n += chunk.len();
         }
         let e = started.elapsed().as_secs_f64();
-        println!("accept batch {batch_size}: {n} in {e:.2}s = {:.0}/s, {:.2} ms/commit", n as f64 / e, e * 1e3 / chunk_count as f64);
+        println!(
+            "accept batch {batch_size}: {n} in {e:.2}s = {:.0}/s, {:.2} ms/commit",
+            n as f64 / e,
+            e * 1e3 / chunk_count as f64
+        );
     }
-    let ctx = tidings::ingest::ParseContext { default_region: "US".into() };
+    let ctx = tidings::ingest::ParseContext {
+        default_region: "US".into(),
+    };
     let parse = |row: &store::InboxRow| tidings::ingest::parse_delivery(row, &ctx);
     // parse cost alone
-    let row = store::InboxRow { id: 1, source: "shopify".into(), delivery_id: "x".into(), topic: "orders/create".into(), body: ds[0].body.to_vec(), attempts: 0 };
+    let row = store::InboxRow {
+        id: 1,
+        source: "shopify".into(),
+        delivery_id: "x".into(),
+        topic: "orders/create".into(),
+        body: ds[0].body.to_vec(),
+        attempts: 0,
+    };
     let started = Instant::now();
-    for _ in 0..1000 { let _ = parse(&row); }
-    println!("parse: {:.1} us each", started.elapsed().as_secs_f64() * 1e3);
+    for _ in 0..1000 {
+        let _ = parse(&row);
+    }
+    println!(
+        "parse: {:.1} us each",
+        started.elapsed().as_secs_f64() * 1e3
+    );
     let started = Instant::now();
     let mut total = 0;
     for _ in 0..10 {
         let t = Instant::now();
-        let h = store.process_inbox(200, &parse, &store::ApplyOptions::live()).await?;
+        let h = store
+            .process_inbox(200, &parse, &store::ApplyOptions::live())
+            .await?;
         total += h;
-        println!("process batch: {h} in {:.1} ms", t.elapsed().as_secs_f64() * 1e3);
+        println!(
+            "process batch: {h} in {:.1} ms",
+            t.elapsed().as_secs_f64() * 1e3
+        );
     }
-    println!("processed {total} in {:.2}s", started.elapsed().as_secs_f64());
+    println!(
+        "processed {total} in {:.2}s",
+        started.elapsed().as_secs_f64()
+    );
     Ok(())
 }

@@ -92,6 +92,11 @@ pub struct OrderResponse {
 }
 
 fn parse_json<T: DeserializeOwned>(body: &[u8]) -> ApiResult<T> {
+    // PostgreSQL text cannot hold NUL; refuse it here rather than fail in the database.
+    if body.windows(6).any(|w| w.eq_ignore_ascii_case(b"\\u0000")) {
+        let message = "text fields must not contain NUL (\\u0000) characters".to_string();
+        return Err(ApiError::Unprocessable(message));
+    }
     serde_json::from_slice(body).map_err(|e| {
         if e.is_syntax() || e.is_eof() {
             ApiError::BadRequest {

@@ -86,7 +86,8 @@ impl<'a> Obj<'a> {
         match self.get(key) {
             None => Ok(None),
             Some(Value::String(s)) if s.trim().is_empty() => Ok(None),
-            Some(Value::String(s)) => Ok(Some(s.trim().to_string())),
+            // PostgreSQL text cannot hold NUL; it is never meaningful in these fields.
+            Some(Value::String(s)) => Ok(Some(s.trim().replace('\0', ""))),
             Some(Value::Number(n)) => Ok(Some(n.to_string())),
             Some(_) => Err(PayloadError::new(self.field_path(key), "must be a string")),
         }

@@ -230,3 +230,89 @@ pub(crate) fn minor_units(
             .map_err(|e| PayloadError::new(field, e.to_string())),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use serde_json::{json, Value};
+
+    fn ctx() -> ParseContext {
+        ParseContext {
+            default_region: "US".into(),
+        }
+    }
+
+    fn any_json() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(|n| json!(n)),
+            any::<f64>().prop_map(|n| json!(n)),
+            "\\PC{0,12}".prop_map(Value::String),
+        ];
+        leaf.prop_recursive(3, 16, 4, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                proptest::collection::hash_map("[a-z_]{1,8}", inner, 0..4)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    fn fixture(name: &str) -> Value {
+        let path = format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
+        let value: Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+        match value {
+            Value::Object(map) if map.len() == 1 => map.into_iter().next().unwrap().1,
+            other => other,
+        }
+    }
+
+    /// Replaces the field at `pick` (wrapping over the fixture's keys) with `value`.
+    fn mutate(mut doc: Value, pick: usize, value: Value) -> Vec<u8> {
+        if let Some(map) = doc.as_object_mut() {
+            let keys: Vec<String> = map.keys().cloned().collect();
+            let key = &keys[pick % keys.len()];
+            map.insert(key.clone(), value);
+        }
+        serde_json::to_vec(&doc).unwrap()
+    }
+
+    proptest! {
+        #[test]
+        fn arbitrary_bytes_never_panic_a_parser(body in proptest::collection::vec(any::<u8>(), 0..256)) {
+            let _ = shopify::parse("orders/create", &body, &ctx());
+            let _ = woocommerce::parse("order.updated", &body, &ctx());
+            let _ = easypost::parse(&body);
+        }
+
+        #[test]
+        fn any_value_in_any_field_is_parsed_or_refused(pick in 0usize..200, value in any_json()) {
+            let order = mutate(fixture("shopify-order.json"), pick, value.clone());
+            let _ = shopify::parse("orders/create", &order, &ctx());
+            let event = mutate(fixture("shopify-fulfillment_event.json"), pick, value.clone());
+            let _ = shopify::parse("fulfillment_events/create", &event, &ctx());
+            let refund = mutate(fixture("shopify-refund.json"), pick, value.clone());
+            let _ = shopify::parse("refunds/create", &refund, &ctx());
+            let wc = mutate(fixture("woocommerce-order.json"), pick, value.clone());
+            let _ = woocommerce::parse("order.updated", &wc, &ctx());
+            let tracker = mutate(fixture("easypost-tracker-updated.json"), pick, value);
+            let _ = easypost::parse(&tracker);
+        }
+    }
+
+    #[test]
+    fn the_fixtures_parse() {
+        let parsed = shopify::parse(
+            "orders/create",
+            &serde_json::to_vec(&fixture("shopify-order.json")).unwrap(),
+            &ctx(),
+        );
+        assert!(matches!(parsed, Ok(Command::UpsertOrder(_))));
+        let parsed = easypost::parse(
+            &serde_json::to_vec(&fixture("easypost-tracker-updated.json")).unwrap(),
+        );
+        assert!(matches!(parsed, Ok(Command::AddEvents { .. })));
+    }
+}

@@ -264,7 +264,10 @@ async fn concurrent_writes_to_one_order_all_succeed(backend: Backend) {
 
     let mut requests = tokio::task::JoinSet::new();
     for _ in 0..8 {
-        let request = app.client.post(app.url("/api/v1/orders")).bearer_auth(&app.api_key);
+        let request = app
+            .client
+            .post(app.url("/api/v1/orders"))
+            .bearer_auth(&app.api_key);
         requests.spawn(request.json(&order_body()).send());
     }
     let responses = requests.join_all().await;
