@@ -28,7 +28,7 @@ use anyhow::{bail, Context};
 use axum::body::Bytes;
 use secrecy::SecretString;
 use tidings::http::webhooks::sign_base64;
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, Semaphore};
 use tokio::task::{JoinHandle, JoinSet};
 
 const SECRET: &str = "bench-secret";
@@ -41,6 +41,9 @@ const FIRST_ORDER_ID: u64 = 7_000_000_000;
 const RUN_DEADLINE: Duration = Duration::from_secs(300);
 /// How long the processor may take to empty the inbox before the wait gives up.
 const DRAIN_LIMIT: Duration = Duration::from_secs(120);
+/// Unanswered paced requests allowed at once; each holds a socket at both ends, so a
+/// server that falls behind must not exhaust the file descriptors.
+const MAX_IN_FLIGHT: usize = 500;
 
 fn main() -> ExitCode {
     let settings = Settings::from_env();
@@ -49,35 +52,6 @@ fn main() -> ExitCode {
         .enable_all()
         .build()
         .expect("building the Tokio runtime");
-    if std::env::var("PARSEPROBE").is_ok() {
-        let ctx = tidings::ingest::ParseContext { default_region: "US".into() };
-        let ds = prepare("p", 0, 1);
-        let t = Instant::now();
-        for _ in 0..20_000 {
-            let _ = tidings::ingest::shopify::parse("orders/create", &ds[0].body, &ctx);
-        }
-        println!("shopify::parse {:.1} us", t.elapsed().as_secs_f64() * 1e6 / 20_000.0);
-        let t = Instant::now();
-        for _ in 0..20_000 {
-            let _ = serde_json::from_slice::<serde_json::Value>(&ds[0].body);
-        }
-        println!("json value {:.1} us", t.elapsed().as_secs_f64() * 1e6 / 20_000.0);
-        let t = Instant::now();
-        for _ in 0..20_000 {
-            let _ = serde_json::from_slice::<serde::de::IgnoredAny>(&ds[0].body);
-        }
-        println!("json ignored {:.1} us", t.elapsed().as_secs_f64() * 1e6 / 20_000.0);
-        let t = Instant::now();
-        for _ in 0..20_000 {
-            let _ = sign_base64(SECRET, &ds[0].body);
-        }
-        println!("hmac {:.1} us", t.elapsed().as_secs_f64() * 1e6 / 20_000.0);
-        return ExitCode::SUCCESS;
-    }
-    if std::env::var("PROBE").is_ok() {
-        runtime.block_on(probe()).unwrap();
-        return ExitCode::SUCCESS;
-    }
     match runtime.block_on(run_all(&settings)) {
         Ok(rows) => report(&rows),
         Err(error) => {
@@ -153,6 +127,7 @@ fn env_count(name: &str, default: usize) -> usize {
     }
 }
 
+/// What was run and on what, above the table.
 fn print_preamble(settings: &Settings) {
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
     let profile = if cfg!(debug_assertions) {
@@ -179,17 +154,19 @@ fn print_preamble(settings: &Settings) {
 // Runs
 
 /// Which store a run uses.
-#[derive(Clone, Copy)]
 enum Backend {
     Sqlite,
-    Postgres,
+    /// A server URL; its database is used only to create and drop the run's own.
+    Postgres {
+        admin_url: String,
+    },
 }
 
 impl Backend {
-    fn name(self) -> &'static str {
+    fn name(&self) -> &'static str {
         match self {
             Backend::Sqlite => "sqlite",
-            Backend::Postgres => "postgres",
+            Backend::Postgres { .. } => "postgres",
         }
     }
 }
@@ -201,15 +178,18 @@ enum Mode {
     Paced,
 }
 
+/// Every run, one row each; a database is removed even when its run failed.
 async fn run_all(settings: &Settings) -> anyhow::Result<Vec<Row>> {
     let mut backends = vec![Backend::Sqlite];
-    if settings.postgres_url.is_some() {
-        backends.push(Backend::Postgres);
+    if let Some(admin_url) = &settings.postgres_url {
+        backends.push(Backend::Postgres {
+            admin_url: admin_url.clone(),
+        });
     }
     let mut rows = Vec::new();
-    for backend in backends {
+    for backend in &backends {
         for mode in [Mode::Saturation, Mode::Paced] {
-            let scratch = Scratch::create(backend, settings)?;
+            let scratch = Scratch::create(backend)?;
             let row = run_one(backend, mode, settings, scratch.url()).await;
             scratch.remove()?;
             rows.push(row?);
@@ -220,50 +200,41 @@ async fn run_all(settings: &Settings) -> anyhow::Result<Vec<Row>> {
 
 /// One run: start a server, warm it up, offer the load, wait for the inbox to empty.
 async fn run_one(
-    backend: Backend,
+    backend: &Backend,
     mode: Mode,
     settings: &Settings,
     database_url: &str,
 ) -> anyhow::Result<Row> {
     let server = Server::start(database_url).await?;
     let load = Load::new(server.port, settings.concurrency)?;
-    eprintln!("{}: {} ...", backend.name(), mode_label(mode, settings));
+    let label = mode_label(mode, settings);
+    eprintln!("{}: {label} ...", backend.name());
 
     // Warm-up opens the connections and the database pages; its deliveries are
     // processed before the clock starts so they do not count.
-    let warm_up = prepare("warm", 0, settings.concurrency * 4);
-    load.saturate(warm_up, settings.concurrency).await;
+    let warm_up_count = settings.concurrency * 4;
+    load.saturate(prepare("warm", 0, warm_up_count), settings.concurrency)
+        .await;
     let before = wait_for_drain(&server.store, Instant::now()).await?;
 
-    let first = settings.concurrency * 4;
-    let (tally, elapsed, started) = match mode {
-        Mode::Saturation => {
-            let deliveries = prepare("sat", first, settings.requests);
-            let started = Instant::now();
-            let (tally, elapsed) = load.saturate(deliveries, settings.concurrency).await;
-            (tally, elapsed, started)
-        }
-        Mode::Paced => {
-            let deliveries = prepare("paced", first, settings.rate * settings.paced_secs);
-            let started = Instant::now();
-            let (tally, elapsed) = load.pace(deliveries, settings.rate).await;
-            (tally, elapsed, started)
-        }
+    let deliveries = match mode {
+        Mode::Saturation => prepare("run", warm_up_count, settings.requests),
+        Mode::Paced => prepare("run", warm_up_count, settings.rate * settings.paced_secs),
+    };
+    let started = Instant::now();
+    let (tally, elapsed) = match mode {
+        Mode::Saturation => load.saturate(deliveries, settings.concurrency).await,
+        Mode::Paced => load.pace(deliveries, settings.rate).await,
     };
     let drain = wait_for_drain(&server.store, started).await?.since(&before);
 
     // The server waits for open connections on shutdown, so the client goes first.
     drop(load);
     server.stop().await?;
-    Ok(Row::new(
-        backend,
-        mode_label(mode, settings),
-        tally,
-        elapsed,
-        drain,
-    ))
+    Ok(Row::new(backend, label, tally, elapsed, drain))
 }
 
+/// How a mode is shown in the table.
 fn mode_label(mode: Mode, settings: &Settings) -> String {
     match mode {
         Mode::Saturation => format!("saturate x{}", settings.concurrency),
@@ -282,7 +253,6 @@ enum Scratch {
         url: String,
     },
     Postgres {
-        /// The server URL as given; its database is used to create and drop ours.
         admin_url: String,
         name: String,
         url: String,
@@ -290,9 +260,9 @@ enum Scratch {
 }
 
 impl Scratch {
-    fn create(backend: Backend, settings: &Settings) -> anyhow::Result<Scratch> {
-        match (backend, &settings.postgres_url) {
-            (Backend::Postgres, Some(admin_url)) => {
+    fn create(backend: &Backend) -> anyhow::Result<Scratch> {
+        match backend {
+            Backend::Postgres { admin_url } => {
                 let name = format!("tidings_bench_{}", uuid::Uuid::new_v4().simple());
                 psql(admin_url, &format!("CREATE DATABASE {name}"))?;
                 let url = with_database(admin_url, &name);
@@ -302,9 +272,12 @@ impl Scratch {
                     url,
                 })
             }
-            _ => {
-                // A directory on disk, not memory: acknowledged must mean synced.
-                let dir = tempfile::Builder::new().prefix("tidings-bench").tempdir()?;
+            Backend::Sqlite => {
+                // Under the target directory rather than /tmp, which may be memory:
+                // acknowledged must mean synced to a disk.
+                let dir = tempfile::Builder::new()
+                    .prefix("tidings-bench")
+                    .tempdir_in(env!("CARGO_TARGET_TMPDIR"))?;
                 let url = format!("sqlite://{}/bench.db", dir.path().display());
                 Ok(Scratch::Sqlite { dir, url })
             }
@@ -374,10 +347,15 @@ struct Server {
 
 impl Server {
     async fn start(database_url: &str) -> anyhow::Result<Server> {
-        let mut config = tidings::Config::default();
-        config.listen = "127.0.0.1:0".into();
-        config.database_url = database_url.to_string();
-        config.shopify.webhook_secret = Some(SecretString::from(SECRET.to_string()));
+        let secret = Some(SecretString::from(SECRET.to_string()));
+        let config = tidings::Config {
+            listen: "127.0.0.1:0".into(),
+            database_url: database_url.to_string(),
+            shopify: tidings::config::WebhookConfig {
+                webhook_secret: secret,
+            },
+            ..tidings::Config::default()
+        };
         let app = tidings::Application::build(config).await?;
         let (port, store) = (app.port(), app.store().clone());
         let (stop, stopped) = oneshot::channel::<()>();
@@ -447,6 +425,8 @@ struct Tally {
     errors: usize,
     /// The first few distinct failures, to say what went wrong.
     samples: Vec<String>,
+    /// Paced requests sent late because [`MAX_IN_FLIGHT`] were unanswered.
+    held_back: usize,
 }
 
 impl Tally {
@@ -523,7 +503,9 @@ impl Load {
     async fn pace(&self, deliveries: Arc<Vec<Delivery>>, rate: usize) -> (Tally, Duration) {
         let started = Instant::now();
         let tick = Duration::from_secs(1) / rate as u32;
+        let in_flight = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
         let mut requests = JoinSet::new();
+        let mut held_back = 0;
         for i in 0..deliveries.len() {
             // Timers tick by the millisecond: whatever fell due while asleep goes now.
             let due = started + tick * i as u32;
@@ -533,11 +515,32 @@ impl Load {
             if started.elapsed() > RUN_DEADLINE {
                 break;
             }
+            let permit = match in_flight.clone().try_acquire_owned() {
+                Ok(permit) => permit,
+                Err(_) => {
+                    held_back += 1;
+                    in_flight
+                        .clone()
+                        .acquire_owned()
+                        .await
+                        .expect("never closed")
+                }
+            };
+            // A request held back counts its wait from when it was due, as a platform's
+            // queue would; the timer's millisecond of slack is not the server's doing.
+            let waited = due.elapsed().saturating_sub(Duration::from_millis(1));
             let (client, url, deliveries) =
                 (self.client.clone(), self.url.clone(), deliveries.clone());
-            requests.spawn(async move { send(&client, &url, &deliveries[i]).await });
+            requests.spawn(async move {
+                let outcome = send(&client, &url, &deliveries[i]).await;
+                drop(permit);
+                outcome.map(|latency| latency + waited)
+            });
         }
-        let mut tally = Tally::default();
+        let mut tally = Tally {
+            held_back,
+            ..Tally::default()
+        };
         while let Some(joined) = requests.join_next().await {
             tally.record(joined.expect("a request task panicked"));
         }
@@ -635,10 +638,11 @@ struct Row {
     latencies: Vec<Duration>,
     drain: Drain,
     samples: Vec<String>,
+    held_back: usize,
 }
 
 impl Row {
-    fn new(backend: Backend, mode: String, tally: Tally, elapsed: Duration, drain: Drain) -> Row {
+    fn new(backend: &Backend, mode: String, tally: Tally, elapsed: Duration, drain: Drain) -> Row {
         let mut latencies = tally.latencies;
         latencies.sort_unstable();
         Row {
@@ -650,6 +654,7 @@ impl Row {
             latencies,
             drain,
             samples: tally.samples,
+            held_back: tally.held_back,
         }
     }
 
@@ -716,80 +721,14 @@ fn print_notes(rows: &[Row]) {
                 row.backend, row.mode, row.drain.failed
             );
         }
+        if row.held_back > 0 {
+            println!(
+                "{} {}: {} requests waited for one of {MAX_IN_FLIGHT} in flight to be answered",
+                row.backend, row.mode, row.held_back
+            );
+        }
         for sample in &row.samples {
             println!("{} {}: error: {sample}", row.backend, row.mode);
         }
     }
-}
-
-// PROBE (temporary)
-pub async fn probe() -> anyhow::Result<()> {
-    let dir = tempfile::tempdir()?;
-    let url = format!("sqlite://{}/probe.db", dir.path().display());
-    let store = store::Store::open(&url).await?;
-    let ds = prepare("probe", 0, 20_000);
-    for batch_size in [1usize, 16, 64, 256] {
-        let started = Instant::now();
-        let mut n = 0;
-        let chunk_count = (4_000 / batch_size).max(1);
-        for chunk in ds[n..].chunks(batch_size).take(chunk_count) {
-            let deliveries: Vec<store::Delivery> = chunk
-                .iter()
-                .map(|d| store::Delivery {
-                    source: "shopify".into(),
-                    delivery_id: format!("{}-{batch_size}", d.webhook_id),
-                    topic: "orders/create".into(),
-                    body: d.body.to_vec(),
-                    received_at: chrono::Utc::now(),
-                })
-                .collect();
-            store.accept_deliveries(&deliveries).await?;
-            n += chunk.len();
-        }
-        let e = started.elapsed().as_secs_f64();
-        println!(
-            "accept batch {batch_size}: {n} in {e:.2}s = {:.0}/s, {:.2} ms/commit",
-            n as f64 / e,
-            e * 1e3 / chunk_count as f64
-        );
-    }
-    let ctx = tidings::ingest::ParseContext {
-        default_region: "US".into(),
-    };
-    let parse = |row: &store::InboxRow| tidings::ingest::parse_delivery(row, &ctx);
-    // parse cost alone
-    let row = store::InboxRow {
-        id: 1,
-        source: "shopify".into(),
-        delivery_id: "x".into(),
-        topic: "orders/create".into(),
-        body: ds[0].body.to_vec(),
-        attempts: 0,
-    };
-    let started = Instant::now();
-    for _ in 0..1000 {
-        let _ = parse(&row);
-    }
-    println!(
-        "parse: {:.1} us each",
-        started.elapsed().as_secs_f64() * 1e3
-    );
-    let started = Instant::now();
-    let mut total = 0;
-    for _ in 0..10 {
-        let t = Instant::now();
-        let h = store
-            .process_inbox(200, &parse, &store::ApplyOptions::live())
-            .await?;
-        total += h;
-        println!(
-            "process batch: {h} in {:.1} ms",
-            t.elapsed().as_secs_f64() * 1e3
-        );
-    }
-    println!(
-        "processed {total} in {:.2}s",
-        started.elapsed().as_secs_f64()
-    );
-    Ok(())
 }
