@@ -62,7 +62,7 @@ pub struct IngestConfig {
     pub batch_max: usize,
     /// Deliveries that may wait for the writer before webhooks answer 503.
     pub queue_capacity: usize,
-    /// Deliveries processed in one transaction.
+    /// Most deliveries processed in one transaction (which also ends after a few ms).
     pub process_batch: i64,
     /// Run the processor in this process; switch off on nodes that only accept.
     pub processor: bool,
@@ -109,7 +109,7 @@ impl Default for IngestConfig {
         IngestConfig {
             batch_max: 2_000,
             queue_capacity: 20_000,
-            process_batch: 200,
+            process_batch: 64,
             processor: true,
         }
     }
@@ -196,8 +196,8 @@ default_locale = "en"
 batch_max = 2000
 # Deliveries that may queue for the writer before webhooks answer 503 (retry later).
 queue_capacity = 20000
-# Deliveries processed in one transaction.
-process_batch = 200
+# Most deliveries processed in one transaction (which also ends after a few ms).
+process_batch = 64
 # Process stored deliveries in this process. With several nodes on PostgreSQL, any
 # number of them may process; switch it off on nodes that should only accept.
 processor = true

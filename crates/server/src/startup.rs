@@ -52,9 +52,7 @@ impl Application {
             wake.clone(),
         );
         let (stop_processor, stop) = watch::channel(false);
-        let ctx = ParseContext {
-            default_region: config.default_region.clone(),
-        };
+        let ctx = ParseContext::full(&config.default_region);
         let processor = config.ingest.processor.then(|| {
             ingest::spawn_processor(store.clone(), ctx, config.ingest.process_batch, wake, stop)
         });

@@ -133,6 +133,9 @@ impl Store {
 
     /// Processes up to `limit` pending deliveries in one transaction, each in its own
     /// savepoint: parsed with `parse`, applied, and marked done, retried later or failed.
+    /// The transaction commits after a few milliseconds even if rows are left, so that
+    /// it never holds SQLite's write lock for long; call again while it returns more
+    /// than zero.
     ///
     /// # Errors
     /// When the database fails; the batch is then rolled back and stays pending.

@@ -8,7 +8,9 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Pool, Sqlite, Transaction};
+use std::collections::HashSet;
+
+use sqlx::{Pool, Row, Sqlite, Transaction};
 
 use crate::error::Result;
 use crate::models::{Accepted, Delivery};
@@ -65,13 +67,64 @@ impl Backend {
         Ok(self.write.begin_with("BEGIN IMMEDIATE").await?)
     }
 
+    /// Stores deliveries with multi-row inserts (one statement per chunk is several
+    /// times faster than one per row) in one commit.
     pub(crate) async fn accept_deliveries(&self, deliveries: &[Delivery]) -> Result<Vec<Accepted>> {
         let mut tx = self.begin_write().await?;
-        let mut accepted = Vec::with_capacity(deliveries.len());
-        for delivery in deliveries {
-            accepted.push(shared::insert_delivery(&mut tx, delivery).await?);
+        let mut inserted = HashSet::new();
+        for chunk in deliveries.chunks(INSERT_CHUNK) {
+            let sql = multi_row_insert(chunk.len());
+            let mut query = sqlx::query(&sql);
+            for d in chunk {
+                query = query
+                    .bind(&d.source)
+                    .bind(&d.delivery_id)
+                    .bind(&d.topic)
+                    .bind(&d.body)
+                    .bind(d.received_at);
+            }
+            for row in query.fetch_all(&mut *tx).await? {
+                inserted.insert((row.try_get::<String, _>(0)?, row.try_get::<String, _>(1)?));
+            }
         }
         tx.commit().await?;
-        Ok(accepted)
+
+        // A delivery is new if it was inserted, once: a second copy of the same id in
+        // one batch is a duplicate of the first.
+        Ok(deliveries
+            .iter()
+            .map(|d| {
+                let key = (d.source.clone(), d.delivery_id.clone());
+                if inserted.remove(&key) {
+                    Accepted::New
+                } else {
+                    Accepted::Duplicate
+                }
+            })
+            .collect())
     }
+}
+
+/// Rows per insert statement: 5 parameters each, well under SQLite's 32,766.
+const INSERT_CHUNK: usize = 500;
+
+fn multi_row_insert(rows: usize) -> String {
+    let values: Vec<String> = (0..rows)
+        .map(|i| {
+            let n = i * 5;
+            format!(
+                "(${}, ${}, ${}, ${}, ${})",
+                n + 1,
+                n + 2,
+                n + 3,
+                n + 4,
+                n + 5
+            )
+        })
+        .collect();
+    format!(
+        "INSERT INTO inbox (source, delivery_id, topic, body, received_at) VALUES {}
+         ON CONFLICT (source, delivery_id) DO NOTHING RETURNING source, delivery_id",
+        values.join(", ")
+    )
 }

@@ -28,10 +28,9 @@ pub struct AppState {
 }
 
 impl AppState {
+    /// How webhooks check a delivery before accepting it.
     pub fn parse_context(&self) -> ParseContext {
-        ParseContext {
-            default_region: self.config.default_region.clone(),
-        }
+        ParseContext::acceptance(&self.config.default_region)
     }
 }
 

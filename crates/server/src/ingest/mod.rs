@@ -42,6 +42,28 @@ impl PayloadError {
 pub struct ParseContext {
     /// Region for national phone numbers.
     pub default_region: String,
+    /// Normalise phone numbers and emails. Webhooks drop contact points that do not
+    /// parse rather than refuse the delivery, so the acceptance check can skip this
+    /// costly step and leave it to processing.
+    pub contacts: bool,
+}
+
+impl ParseContext {
+    /// For processing: everything is parsed.
+    pub fn full(default_region: &str) -> ParseContext {
+        ParseContext {
+            default_region: default_region.to_string(),
+            contacts: true,
+        }
+    }
+
+    /// For the acceptance check at the edge: what can refuse a delivery is checked.
+    pub fn acceptance(default_region: &str) -> ParseContext {
+        ParseContext {
+            default_region: default_region.to_string(),
+            contacts: false,
+        }
+    }
 }
 
 /// Turns a stored delivery into a command, by its source.
@@ -123,19 +145,20 @@ async fn run_writer(
     let mut batch = Vec::with_capacity(batch_max);
     // Whatever queued while the previous commit ran goes into the next one.
     while receiver.recv_many(&mut batch, batch_max).await > 0 {
-        let deliveries: Vec<Delivery> = batch.iter().map(|p| p.delivery.clone()).collect();
-        let result = store.accept_deliveries(&deliveries).await;
-        match result {
+        let (deliveries, replies): (Vec<Delivery>, Vec<_>) =
+            batch.drain(..).map(|p| (p.delivery, p.reply)).unzip();
+        match store.accept_deliveries(&deliveries).await {
             Ok(accepted) => {
-                for (pending, accepted) in batch.drain(..).zip(accepted) {
-                    let _ = pending.reply.send(Ok(accepted));
+                for (reply, accepted) in replies.into_iter().zip(accepted) {
+                    let _ = reply.send(Ok(accepted));
                 }
                 wake.notify_one();
             }
             Err(error) => {
-                tracing::error!(error.message = %error, size = batch.len(), "ingest commit failed");
-                for pending in batch.drain(..) {
-                    let _ = pending.reply.send(Err(error.to_string()));
+                let size = deliveries.len();
+                tracing::error!(error.message = %error, size, "ingest commit failed");
+                for reply in replies {
+                    let _ = reply.send(Err(error.to_string()));
                 }
             }
         }
@@ -164,7 +187,7 @@ pub fn spawn_processor(
                     0
                 }
             };
-            if handled as i64 >= batch {
+            if handled > 0 {
                 continue;
             }
             // Idle: wait for new deliveries, or poll for retries that came due.
@@ -194,6 +217,12 @@ impl RawContact {
     /// Builds a customer, dropping contact points that do not parse: a store's order must
     /// not be refused for a mistyped phone number, and a bad one must not be stored.
     pub(crate) fn into_customer(self, ctx: &ParseContext) -> domain::CustomerInput {
+        if !ctx.contacts {
+            return domain::CustomerInput {
+                external_id: self.external_id,
+                ..Default::default()
+            };
+        }
         let email = self
             .emails
             .into_iter()
@@ -238,9 +267,7 @@ mod tests {
     use serde_json::{json, Value};
 
     fn ctx() -> ParseContext {
-        ParseContext {
-            default_region: "US".into(),
-        }
+        ParseContext::full("US")
     }
 
     fn any_json() -> impl Strategy<Value = Value> {

@@ -188,9 +188,7 @@ impl TestApp {
     /// Processes every stored delivery that is due `ahead` from now, as the background
     /// processor would, so that tests see a settled state.
     pub async fn drain_ahead(&self, ahead: chrono::Duration) -> usize {
-        let ctx = ParseContext {
-            default_region: "US".into(),
-        };
+        let ctx = ParseContext::full("US");
         let parse = |row: &InboxRow| parse_delivery(row, &ctx);
         let opts = ApplyOptions {
             notify: true,

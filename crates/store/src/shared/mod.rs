@@ -38,6 +38,9 @@ use reads::*;
 
 type Conn = <Db as sqlx::Database>::Connection;
 
+/// How long one processing transaction may hold the write lock before it commits.
+const WRITE_BUDGET: std::time::Duration = std::time::Duration::from_millis(4);
+
 /// Inbox rows that failed this many times are left as `failed` for an operator.
 const MAX_ATTEMPTS: i64 = 8;
 
