@@ -292,7 +292,16 @@ impl Scratch {
 
     fn remove(self) -> anyhow::Result<()> {
         match self {
-            Scratch::Sqlite { dir, .. } => Ok(dir.close()?),
+            Scratch::Sqlite { dir, .. } => {
+                // The checkpointer must keep the WAL bounded under sustained writes.
+                let wal = dir.path().join("bench.db-wal");
+                let size = std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0);
+                eprintln!(
+                    "sqlite: WAL at the end of the run: {:.1} MiB",
+                    size as f64 / 1048576.0
+                );
+                Ok(dir.close()?)
+            }
             // FORCE ends connections the pool may still hold.
             Scratch::Postgres {
                 admin_url, name, ..
@@ -348,7 +357,7 @@ struct Server {
 impl Server {
     async fn start(database_url: &str) -> anyhow::Result<Server> {
         let secret = Some(SecretString::from(SECRET.to_string()));
-        let config = tidings::Config {
+        let mut config = tidings::Config {
             listen: "127.0.0.1:0".into(),
             database_url: database_url.to_string(),
             shopify: tidings::config::WebhookConfig {
@@ -356,6 +365,7 @@ impl Server {
             },
             ..tidings::Config::default()
         };
+        config.ingest.processor = processing_enabled();
         let app = tidings::Application::build(config).await?;
         let (port, store) = (app.port(), app.store().clone());
         let (stop, stopped) = oneshot::channel::<()>();
@@ -605,13 +615,19 @@ impl Drain {
     }
 }
 
+/// Whether the server processes what it accepts (`TIDINGS_BENCH_PROCESSOR=off` measures
+/// acceptance alone, as on a node that only accepts while others process).
+fn processing_enabled() -> bool {
+    std::env::var("TIDINGS_BENCH_PROCESSOR").as_deref() != Ok("off")
+}
+
 /// Polls the inbox until nothing is pending, for at most [`DRAIN_LIMIT`].
 async fn wait_for_drain(store: &store::Store, load_started: Instant) -> anyhow::Result<Drain> {
     let load_ended = Instant::now();
     loop {
         let counts = store.inbox_counts().await.context("counting the inbox")?;
         let emptied = counts.pending == 0;
-        if emptied || load_ended.elapsed() > DRAIN_LIMIT {
+        if emptied || !processing_enabled() || load_ended.elapsed() > DRAIN_LIMIT {
             return Ok(Drain {
                 finished: counts.done + counts.failed,
                 failed: counts.failed,

@@ -109,7 +109,7 @@ impl Default for IngestConfig {
         IngestConfig {
             batch_max: 2_000,
             queue_capacity: 20_000,
-            process_batch: 64,
+            process_batch: 16,
             processor: true,
         }
     }
@@ -197,7 +197,7 @@ batch_max = 2000
 # Deliveries that may queue for the writer before webhooks answer 503 (retry later).
 queue_capacity = 20000
 # Most deliveries processed in one transaction (which also ends after a few ms).
-process_batch = 64
+process_batch = 16
 # Process stored deliveries in this process. With several nodes on PostgreSQL, any
 # number of them may process; switch it off on nodes that should only accept.
 processor = true

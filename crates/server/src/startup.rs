@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use tokio::net::TcpListener;
-use tokio::sync::{watch, Notify};
+use tokio::sync::watch;
 
 use crate::config::Config;
 use crate::http::{self, AppState};
@@ -44,17 +44,23 @@ impl Application {
         let listener = TcpListener::bind(&config.listen)
             .await
             .with_context(|| format!("binding {}; is another server using it?", config.listen))?;
-        let wake = Arc::new(Notify::new());
+        let activity = ingest::Activity::new();
         let (ingest, writer) = ingest::spawn_writer(
             store.clone(),
             config.ingest.queue_capacity,
             config.ingest.batch_max,
-            wake.clone(),
+            activity.clone(),
         );
         let (stop_processor, stop) = watch::channel(false);
         let ctx = ParseContext::full(&config.default_region);
         let processor = config.ingest.processor.then(|| {
-            ingest::spawn_processor(store.clone(), ctx, config.ingest.process_batch, wake, stop)
+            ingest::spawn_processor(
+                store.clone(),
+                ctx,
+                config.ingest.process_batch,
+                activity,
+                stop,
+            )
         });
         let state = AppState {
             store,

@@ -35,6 +35,9 @@ impl Backend {
         let options = SqliteConnectOptions::from_str(url)?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
+            // Checkpoints run beside the writer (see `spawn_checkpointer`), not inside
+            // the commit of whichever write happens to cross the threshold.
+            .pragma("wal_autocheckpoint", "0")
             // With group commit, FULL costs little: acknowledged means on disk.
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(Duration::from_secs(10))
@@ -49,6 +52,11 @@ impl Backend {
             .acquire_timeout(Duration::from_secs(30))
             .connect_with(options.clone())
             .await?;
+        let checkpoint = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options.clone())
+            .await?;
+        spawn_checkpointer(checkpoint);
         let read = SqlitePoolOptions::new()
             .max_connections(4)
             .connect_with(options.read_only(true))
@@ -103,6 +111,43 @@ impl Backend {
             })
             .collect())
     }
+}
+
+/// How often the checkpointer copies the WAL back into the database file.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(200);
+/// WAL pages (4 KiB) past which a checkpoint waits for the writer so the WAL can restart.
+const WAL_PAGES_LIMIT: i64 = 16_384;
+
+/// Checkpoints the WAL from a connection of its own.
+///
+/// A checkpoint run by SQLite's automatic threshold happens inside a writer's commit and
+/// stalls every webhook waiting behind it (tens of milliseconds at a time). A PASSIVE
+/// checkpoint here copies pages while the writer goes on; should the WAL still grow past
+/// [`WAL_PAGES_LIMIT`] (a writer that never pauses), a RESTART checkpoint waits for a gap
+/// between commits so that the file starts over.
+fn spawn_checkpointer(pool: Pool<Db>) {
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(CHECKPOINT_EVERY).await;
+            match checkpoint(&pool, "PASSIVE").await {
+                Ok(pages) if pages > WAL_PAGES_LIMIT => {
+                    if let Err(error) = checkpoint(&pool, "RESTART").await {
+                        tracing::warn!(error.message = %error, "WAL restart failed");
+                    }
+                }
+                Ok(_) => {}
+                Err(sqlx::Error::PoolClosed) => break,
+                Err(error) => tracing::warn!(error.message = %error, "WAL checkpoint failed"),
+            }
+        }
+    });
+}
+
+/// Runs a checkpoint and returns the WAL's size in pages.
+async fn checkpoint(pool: &Pool<Db>, mode: &str) -> std::result::Result<i64, sqlx::Error> {
+    let sql = format!("PRAGMA wal_checkpoint({mode})");
+    let row = sqlx::query(&sql).fetch_one(pool).await?;
+    row.try_get(1)
 }
 
 /// Rows per insert statement: 5 parameters each, well under SQLite's 32,766.

@@ -15,7 +15,10 @@ pub mod woocommerce;
 use std::sync::Arc;
 use std::time::Duration;
 
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
 use store::{Accepted, ApplyOptions, Delivery, InboxRow, Store};
+
 use tokio::sync::{mpsc, oneshot, watch, Notify};
 
 use domain::Command;
@@ -81,6 +84,40 @@ pub fn parse_delivery(row: &InboxRow, ctx: &ParseContext) -> Result<Command, Str
     result.map_err(|e| e.to_string())
 }
 
+/// What the writer tells the processor: that rows are waiting, and when it last
+/// committed (a sign that webhooks are arriving).
+pub struct Activity {
+    wake: Notify,
+    origin: Instant,
+    /// Milliseconds from `origin` to the writer's last commit.
+    last_commit_ms: AtomicU64,
+}
+
+impl Activity {
+    pub fn new() -> Arc<Activity> {
+        Arc::new(Activity {
+            wake: Notify::new(),
+            origin: Instant::now(),
+            last_commit_ms: AtomicU64::new(0),
+        })
+    }
+
+    fn now_ms(&self) -> u64 {
+        self.origin.elapsed().as_millis() as u64
+    }
+
+    fn committed(&self) {
+        self.last_commit_ms.store(self.now_ms(), Ordering::Relaxed);
+        self.wake.notify_one();
+    }
+
+    /// The writer committed within the last 100 ms.
+    fn busy(&self) -> bool {
+        let last = self.last_commit_ms.load(Ordering::Relaxed);
+        last > 0 && self.now_ms().saturating_sub(last) < 100
+    }
+}
+
 struct Pending {
     delivery: Delivery,
     reply: oneshot::Sender<Result<Accepted, String>>,
@@ -129,10 +166,10 @@ pub fn spawn_writer(
     store: Store,
     capacity: usize,
     batch_max: usize,
-    wake: Arc<Notify>,
+    activity: Arc<Activity>,
 ) -> (Ingest, tokio::task::JoinHandle<()>) {
     let (queue, receiver) = mpsc::channel(capacity);
-    let task = tokio::spawn(run_writer(store, receiver, batch_max, wake));
+    let task = tokio::spawn(run_writer(store, receiver, batch_max, activity));
     (Ingest { queue }, task)
 }
 
@@ -140,7 +177,7 @@ async fn run_writer(
     store: Store,
     mut receiver: mpsc::Receiver<Pending>,
     batch_max: usize,
-    wake: Arc<Notify>,
+    activity: Arc<Activity>,
 ) {
     let mut batch = Vec::with_capacity(batch_max);
     // Whatever queued while the previous commit ran goes into the next one.
@@ -152,7 +189,7 @@ async fn run_writer(
                 for (reply, accepted) in replies.into_iter().zip(accepted) {
                     let _ = reply.send(Ok(accepted));
                 }
-                wake.notify_one();
+                activity.committed();
             }
             Err(error) => {
                 let size = deliveries.len();
@@ -171,12 +208,13 @@ pub fn spawn_processor(
     store: Store,
     ctx: ParseContext,
     batch: i64,
-    wake: Arc<Notify>,
+    activity: Arc<Activity>,
     mut stop: watch::Receiver<bool>,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let parse = |row: &InboxRow| parse_delivery(row, &ctx);
         while !*stop.borrow() {
+            let started = Instant::now();
             let handled = match store
                 .process_inbox(batch, &parse, &ApplyOptions::live())
                 .await
@@ -188,11 +226,17 @@ pub fn spawn_processor(
                 }
             };
             if handled > 0 {
+                // While webhooks are arriving, acknowledging them comes first: on a small
+                // machine processing would otherwise take the CPU and the write lock that
+                // acceptance needs. What waits is processed as soon as the burst ends.
+                if activity.busy() {
+                    tokio::time::sleep(started.elapsed() * 4).await;
+                }
                 continue;
             }
             // Idle: wait for new deliveries, or poll for retries that came due.
             tokio::select! {
-                _ = wake.notified() => {}
+                _ = activity.wake.notified() => {}
                 _ = tokio::time::sleep(Duration::from_secs(1)) => {}
                 _ = stop.changed() => {}
             }
