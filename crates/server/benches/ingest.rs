@@ -398,6 +398,17 @@ struct Delivery {
 
 /// The fixture's bare order object, as Shopify sends it (the fixture wraps it).
 fn order_template() -> String {
+    // `TIDINGS_BENCH_BODY=small`: a minimal order (one item, no addresses), to show how
+    // the figures depend on the size of what platforms send.
+    if std::env::var("TIDINGS_BENCH_BODY").as_deref() == Ok("small") {
+        let small = serde_json::json!({
+            "id": 450789469_u64, "name": "#1001", "currency": "USD",
+            "created_at": "2026-11-20T10:00:00Z", "total_price": "19.90",
+            "financial_status": "paid", "email": "bench@example.com",
+            "line_items": [{"id": 1, "title": "Mug", "quantity": 1, "price": "19.90"}]
+        });
+        return small.to_string();
+    }
     let fixture: serde_json::Value = serde_json::from_str(FIXTURE).expect("the fixture is JSON");
     serde_json::to_string(&fixture["order"]).expect("a JSON value serializes")
 }

@@ -150,8 +150,9 @@ impl Config {
 }
 
 /// The commented configuration `tidings default-config` prints.
-pub const DEFAULT_CONFIG: &str = r##"# Tidings configuration. Every key can also be set by an environment variable:
-# TIDINGS_<KEY>, with __ between nested keys (TIDINGS_SHOPIFY__WEBHOOK_SECRET).
+pub const DEFAULT_CONFIG: &str = r##"# Tidings configuration.
+# Every key can also be set by an environment variable: TIDINGS_<KEY>, with __
+# between nested keys (TIDINGS_SHOPIFY__WEBHOOK_SECRET).
 # Environment variables override this file; this file overrides the defaults shown.
 
 # Where Tidings keeps its data: sqlite://path (created if missing), or

@@ -56,7 +56,7 @@ impl Backend {
             .max_connections(1)
             .connect_with(options.clone())
             .await?;
-        spawn_checkpointer(checkpoint);
+        spawn_checkpointer(checkpoint, write.clone());
         let read = SqlitePoolOptions::new()
             .max_connections(4)
             .connect_with(options.read_only(true))
@@ -118,20 +118,22 @@ const CHECKPOINT_EVERY: Duration = Duration::from_millis(200);
 /// WAL pages (4 KiB) past which a checkpoint waits for the writer so the WAL can restart.
 const WAL_PAGES_LIMIT: i64 = 16_384;
 
-/// Checkpoints the WAL from a connection of its own.
+/// Checkpoints the WAL beside the writer.
 ///
 /// A checkpoint run by SQLite's automatic threshold happens inside a writer's commit and
-/// stalls every webhook waiting behind it (tens of milliseconds at a time). A PASSIVE
-/// checkpoint here copies pages while the writer goes on; should the WAL still grow past
-/// [`WAL_PAGES_LIMIT`] (a writer that never pauses), a RESTART checkpoint waits for a gap
-/// between commits so that the file starts over.
-fn spawn_checkpointer(pool: Pool<Db>) {
+/// stalls every webhook waiting behind it. Here a PASSIVE checkpoint, on a connection of
+/// its own, copies pages while the writer goes on. The WAL file can only start over once
+/// every page is copied and no write is in progress, which a writer that never pauses
+/// never allows; so past [`WAL_PAGES_LIMIT`] pages a RESTART checkpoint takes its turn
+/// on the write connection, queued like any other write, and finishes the little that
+/// the passive ones left.
+fn spawn_checkpointer(checkpoint_pool: Pool<Db>, write: Pool<Db>) {
     tokio::spawn(async move {
         loop {
             tokio::time::sleep(CHECKPOINT_EVERY).await;
-            match checkpoint(&pool, "PASSIVE").await {
+            match checkpoint(&checkpoint_pool, "PASSIVE").await {
                 Ok(pages) if pages > WAL_PAGES_LIMIT => {
-                    if let Err(error) = checkpoint(&pool, "RESTART").await {
+                    if let Err(error) = checkpoint(&write, "RESTART").await {
                         tracing::warn!(error.message = %error, "WAL restart failed");
                     }
                 }

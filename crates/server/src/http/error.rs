@@ -47,7 +47,13 @@ impl IntoResponse for ApiError {
         let (status, code) = self.status_and_code();
         let message = match &self {
             ApiError::Internal(error) => {
-                tracing::error!(error.cause_chain = ?error, error.message = %error, "request failed");
+                let chain = format!("{error:?}");
+                let message = error.to_string();
+                tracing::error!(
+                    error.cause_chain = chain,
+                    error.message = message,
+                    "request failed"
+                );
                 "something went wrong on our side; it has been logged".to_string()
             }
             other => other.to_string(),

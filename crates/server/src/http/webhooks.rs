@@ -151,7 +151,8 @@ fn secret_for<'a>(secret: &'a Option<SecretString>, platform: &str) -> ApiResult
     secret.as_ref().ok_or_else(|| {
         tracing::warn!(platform, "webhook refused: no secret configured");
         ApiError::Unauthorized(format!(
-            "the {platform} webhook secret is not configured on this server; deliveries cannot be verified"
+            "the {platform} webhook secret is not configured on this server, \
+             so deliveries cannot be verified"
         ))
     })
 }

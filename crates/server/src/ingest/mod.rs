@@ -352,7 +352,9 @@ mod tests {
 
     proptest! {
         #[test]
-        fn arbitrary_bytes_never_panic_a_parser(body in proptest::collection::vec(any::<u8>(), 0..256)) {
+        fn arbitrary_bytes_never_panic_a_parser(
+            body in proptest::collection::vec(any::<u8>(), 0..256),
+        ) {
             let _ = shopify::parse("orders/create", &body, &ctx());
             let _ = woocommerce::parse("order.updated", &body, &ctx());
             let _ = easypost::parse(&body);

@@ -175,7 +175,10 @@ fn order_events(
         other => {
             return Err(PayloadError::new(
                 "status",
-                format!("{other:?} is not one of placed, confirmed, cancelled (shipping progress is sent as events)"),
+                format!(
+                    "{other:?} is not one of placed, confirmed, cancelled \
+                     (shipping progress is sent as events)"
+                ),
             ))
         }
     }

@@ -46,6 +46,12 @@ where
     Ok(handled)
 }
 
+#[tracing::instrument(
+    name = "process delivery",
+    level = "debug",
+    skip_all,
+    fields(inbox_id = delivery.id, source = %delivery.source, topic = %delivery.topic)
+)]
 pub(super) async fn process_one<F>(
     conn: &mut Conn,
     delivery: &InboxRow,
@@ -55,8 +61,6 @@ pub(super) async fn process_one<F>(
 where
     F: Fn(&InboxRow) -> std::result::Result<Command, String>,
 {
-    let span = tracing::debug_span!("process_delivery", inbox_id = delivery.id, source = %delivery.source, topic = %delivery.topic);
-    let _enter = span.enter();
     let command = match parse(delivery) {
         Ok(command) => command,
         Err(reason) => {
