@@ -375,6 +375,35 @@ mod tests {
         }
     }
 
+    fn parsed_order_id(order: Value) -> Result<String, PayloadError> {
+        let body = serde_json::to_vec(&order).unwrap();
+        match shopify::parse("orders/create", &body, &ctx())? {
+            Command::UpsertOrder(input) => Ok(input.order.external_id),
+            other => panic!("not an order: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_rounded_shopify_id_gives_way_to_the_graphql_id() {
+        let mut order = fixture("shopify-order.json");
+        // 2^53 + 1 cannot survive a float; a producer that went through one sent this.
+        order["id"] = json!(9007199254740992_u64);
+        order["admin_graphql_api_id"] = json!("gid://shopify/Order/9007199254740993");
+        assert_eq!(parsed_order_id(order.clone()).unwrap(), "9007199254740993");
+
+        order["admin_graphql_api_id"] = Value::Null;
+        order["id"] = json!(4.50789469e8);
+        let error = parsed_order_id(order).unwrap_err();
+        assert_eq!(error.field, "id");
+    }
+
+    #[test]
+    fn a_64_bit_id_is_kept_exactly() {
+        let mut order = fixture("shopify-order.json");
+        order["id"] = json!(18446744073709551615_u64);
+        assert_eq!(parsed_order_id(order).unwrap(), "18446744073709551615");
+    }
+
     #[test]
     fn the_fixtures_parse() {
         let parsed = shopify::parse(
