@@ -1,7 +1,8 @@
 //! The REST API under `/api/v1/`, authenticated by API keys.
 
 use axum::body::Bytes;
-use axum::extract::{FromRequestParts, Path, State};
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{FromRequestParts, Path, Query, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
@@ -204,6 +205,49 @@ async fn write_to_order(
         StatusCode::CREATED,
         Json(order_response(state, order_id).await?),
     ))
+}
+
+/// Query of `GET /api/v1/orders`: an order by the id its source gave it.
+#[derive(serde::Deserialize)]
+pub struct OrderLookup {
+    source: Option<String>,
+    external_id: Option<String>,
+}
+
+/// `GET /api/v1/orders?source=S&external_id=E`: the order a source knows as `E`.
+#[tracing::instrument(name = "find order", skip_all, fields(api_key_id, order_id))]
+pub async fn find_order(
+    State(state): State<AppState>,
+    _caller: Caller,
+    lookup: Result<Query<OrderLookup>, QueryRejection>,
+) -> ApiResult<Json<OrderResponse>> {
+    let Query(lookup) = lookup.map_err(|e| ApiError::BadRequest {
+        code: "malformed_query",
+        message: e.body_text(),
+    })?;
+    let external_id = lookup
+        .external_id
+        .ok_or_else(|| ApiError::Unprocessable("external_id: is required".into()))?;
+    let source = lookup.source.unwrap_or_else(|| "api".into());
+    let source = Source::parse(&source)
+        .ok_or_else(|| ApiError::Unprocessable(format!("source: {source:?} is not a source")))?;
+    let order_ref = OrderRef {
+        source,
+        external_id,
+    };
+    let id = state
+        .store
+        .order_id_by_ref(&order_ref)
+        .await?
+        .ok_or_else(|| {
+            ApiError::NotFound(format!(
+                "no order {:?} from {}",
+                order_ref.external_id,
+                order_ref.source.as_str()
+            ))
+        })?;
+    tracing::Span::current().record("order_id", id);
+    Ok(Json(order_response(&state, id).await?))
 }
 
 /// `GET /api/v1/orders/{id}`.

@@ -39,7 +39,10 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
-        .route("/api/v1/orders", post(api::upsert_order))
+        .route(
+            "/api/v1/orders",
+            post(api::upsert_order).get(api::find_order),
+        )
         .route("/api/v1/orders/{id}", get(api::get_order))
         .route("/api/v1/orders/{id}/shipments", post(api::add_shipment))
         .route("/api/v1/orders/{id}/events", post(api::add_event))

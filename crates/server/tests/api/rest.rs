@@ -54,6 +54,15 @@ async fn an_order_created_over_rest_can_be_read_with_its_timeline(backend: Backe
         "the same source and external id update the order"
     );
 
+    let found = json(app.api_get("/api/v1/orders?external_id=A-1001").await).await;
+    assert_eq!(found["id"], id);
+    let missing = app
+        .api_get("/api/v1/orders?source=shopify&external_id=A-1001")
+        .await;
+    assert_eq!(missing.status(), 404);
+    let no_id = app.api_get("/api/v1/orders?source=api").await;
+    assert_eq!(no_id.status(), 422);
+
     let read = json(app.api_get(&format!("/api/v1/orders/{id}")).await).await;
     assert_eq!(read["status"], "confirmed");
     assert_eq!(read["total_minor"], 5990);
