@@ -176,31 +176,44 @@ pub(super) async fn record_events(
         ),
         None => (None, ""),
     };
-    let mut fresh = Vec::new();
-    for event in events {
-        let inserted = sqlx::query(
+    let fingerprints: Vec<String> = events.iter().map(|e| e.fingerprint(key)).collect();
+    let mut inserted = std::collections::HashSet::new();
+    for (chunk, prints) in events
+        .chunks(ROWS_PER_STATEMENT)
+        .zip(fingerprints.chunks(ROWS_PER_STATEMENT))
+    {
+        let sql = format!(
             "INSERT INTO tracking_events (order_id, shipment_id, status, raw_status, detail,
                 location, happened_at, source, fingerprint, recorded_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
-             ON CONFLICT (order_id, fingerprint) DO NOTHING",
-        )
-        .bind(agg.order_id)
-        .bind(shipment_id)
-        .bind(event.status.map(Status::as_str))
-        .bind(&event.raw_status)
-        .bind(&event.detail)
-        .bind(&event.location)
-        .bind(event.happened_at)
-        .bind(source)
-        .bind(event.fingerprint(key))
-        .bind(now)
-        .execute(&mut *conn)
-        .await?
-        .rows_affected();
-        if inserted > 0 {
-            fresh.push(event.clone());
+             VALUES {}
+             ON CONFLICT (order_id, fingerprint) DO NOTHING RETURNING fingerprint",
+            placeholders(chunk.len(), 10)
+        );
+        let mut query = sqlx::query(&sql);
+        for (event, print) in chunk.iter().zip(prints) {
+            query = query
+                .bind(agg.order_id)
+                .bind(shipment_id)
+                .bind(event.status.map(Status::as_str))
+                .bind(&event.raw_status)
+                .bind(&event.detail)
+                .bind(&event.location)
+                .bind(event.happened_at)
+                .bind(source)
+                .bind(print)
+                .bind(now);
+        }
+        for row in query.fetch_all(&mut *conn).await? {
+            inserted.insert(row.try_get::<String, _>(0)?);
         }
     }
+    // An event is fresh if this insert wrote it, once: a repeat within `events` is not.
+    let fresh = events
+        .iter()
+        .zip(&fingerprints)
+        .filter(|(_, print)| inserted.remove(*print))
+        .map(|(event, _)| event.clone())
+        .collect();
     Ok(fresh)
 }
 

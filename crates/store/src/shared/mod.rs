@@ -38,6 +38,21 @@ use reads::*;
 
 type Conn = <Db as sqlx::Database>::Connection;
 
+/// Rows per multi-row statement: far under both backends' parameter limits.
+const ROWS_PER_STATEMENT: usize = 500;
+
+/// `($1, $2), ($3, $4)` for 2 rows of 2 columns: one statement for many rows costs one
+/// round trip instead of one per row.
+fn placeholders(rows: usize, columns: usize) -> String {
+    let row = |r: usize| {
+        let cells: Vec<String> = (1..=columns)
+            .map(|c| format!("${}", r * columns + c))
+            .collect();
+        format!("({})", cells.join(", "))
+    };
+    (0..rows).map(row).collect::<Vec<_>>().join(", ")
+}
+
 /// How long one processing transaction may hold the write lock before it commits.
 const WRITE_BUDGET: std::time::Duration = std::time::Duration::from_millis(4);
 

@@ -111,47 +111,68 @@ pub(super) async fn replace_line_items(
         .bind(order_id)
         .execute(&mut *conn)
         .await?;
-    for item in &input.line_items {
-        let product_id = match &item.product_external_id {
-            Some(external_id) => Some(upsert_product(conn, source, external_id, item).await?),
-            None => None,
-        };
-        sqlx::query(
+    let products = upsert_products(conn, source, &input.line_items).await?;
+    for chunk in input.line_items.chunks(ROWS_PER_STATEMENT) {
+        let sql = format!(
             "INSERT INTO line_items (order_id, external_id, product_id, sku, title, variant,
                 quantity, unit_price_minor)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        )
-        .bind(order_id)
-        .bind(&item.external_id)
-        .bind(product_id)
-        .bind(&item.sku)
-        .bind(&item.title)
-        .bind(&item.variant)
-        .bind(item.quantity)
-        .bind(item.unit_price_minor)
-        .execute(&mut *conn)
-        .await?;
+             VALUES {}",
+            placeholders(chunk.len(), 8)
+        );
+        let mut query = sqlx::query(&sql);
+        for item in chunk {
+            let product_id = item
+                .product_external_id
+                .as_ref()
+                .and_then(|p| products.get(p));
+            query = query
+                .bind(order_id)
+                .bind(&item.external_id)
+                .bind(product_id.copied())
+                .bind(&item.sku)
+                .bind(&item.title)
+                .bind(&item.variant)
+                .bind(item.quantity)
+                .bind(item.unit_price_minor);
+        }
+        query.execute(&mut *conn).await?;
     }
     Ok(())
 }
 
-pub(super) async fn upsert_product(
+/// Creates or renames the products the items name; returns their ids by external id.
+async fn upsert_products(
     conn: &mut Conn,
     source: &str,
-    external_id: &str,
-    item: &domain::LineItemInput,
-) -> Result<i64> {
-    let row = sqlx::query(
-        "INSERT INTO products (source, external_id, sku, title) VALUES ($1, $2, $3, $4)
-         ON CONFLICT (source, external_id)
-         DO UPDATE SET title = excluded.title, sku = COALESCE(excluded.sku, products.sku)
-         RETURNING id",
-    )
-    .bind(source)
-    .bind(external_id)
-    .bind(&item.sku)
-    .bind(&item.title)
-    .fetch_one(&mut *conn)
-    .await?;
-    Ok(row.try_get(0)?)
+    items: &[domain::LineItemInput],
+) -> Result<std::collections::HashMap<String, i64>> {
+    // One row per product: PostgreSQL refuses to update the same row twice in a statement.
+    let mut seen = std::collections::HashSet::new();
+    let distinct: Vec<(&String, &domain::LineItemInput)> = items
+        .iter()
+        .filter_map(|item| item.product_external_id.as_ref().map(|p| (p, item)))
+        .filter(|(p, _)| seen.insert(*p))
+        .collect();
+    let mut ids = std::collections::HashMap::new();
+    for chunk in distinct.chunks(ROWS_PER_STATEMENT) {
+        let sql = format!(
+            "INSERT INTO products (source, external_id, sku, title) VALUES {}
+             ON CONFLICT (source, external_id)
+             DO UPDATE SET title = excluded.title, sku = COALESCE(excluded.sku, products.sku)
+             RETURNING external_id, id",
+            placeholders(chunk.len(), 4)
+        );
+        let mut query = sqlx::query(&sql);
+        for (external_id, item) in chunk {
+            query = query
+                .bind(source)
+                .bind(*external_id)
+                .bind(&item.sku)
+                .bind(&item.title);
+        }
+        for row in query.fetch_all(&mut *conn).await? {
+            ids.insert(row.try_get(0)?, row.try_get(1)?);
+        }
+    }
+    Ok(ids)
 }
