@@ -40,7 +40,7 @@ impl Backend {
             .pragma("wal_autocheckpoint", "0")
             // With group commit, FULL costs little: acknowledged means on disk.
             .synchronous(SqliteSynchronous::Full)
-            .busy_timeout(Duration::from_secs(10))
+            .busy_timeout(BUSY_TIMEOUT)
             .foreign_keys(true);
         if let Some(dir) = options.get_filename().parent() {
             if !dir.as_os_str().is_empty() {
@@ -113,6 +113,9 @@ impl Backend {
     }
 }
 
+/// How long a connection waits for another's lock before giving up.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// How often the checkpointer copies the WAL back into the database file.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(200);
 /// WAL pages (4 KiB) past which a checkpoint waits for the writer so the WAL can restart.
@@ -133,7 +136,7 @@ fn spawn_checkpointer(checkpoint_pool: Pool<Db>, write: Pool<Db>) {
             tokio::time::sleep(CHECKPOINT_EVERY).await;
             match checkpoint(&checkpoint_pool, "PASSIVE").await {
                 Ok(pages) if pages > WAL_PAGES_LIMIT => {
-                    if let Err(error) = checkpoint(&write, "RESTART").await {
+                    if let Err(error) = restart_wal(&write).await {
                         tracing::warn!(error.message = %error, "WAL restart failed");
                     }
                 }
@@ -143,6 +146,22 @@ fn spawn_checkpointer(checkpoint_pool: Pool<Db>, write: Pool<Db>) {
             }
         }
     });
+}
+
+/// A RESTART checkpoint on the write connection. It waits for readers to leave the
+/// WAL while holding up every writer, so it may wait only briefly; if a reader stays,
+/// the next tick tries again.
+async fn restart_wal(write: &Pool<Db>) -> std::result::Result<(), sqlx::Error> {
+    let mut conn = write.acquire().await?;
+    sqlx::query("PRAGMA busy_timeout = 20")
+        .execute(&mut *conn)
+        .await?;
+    let restarted = sqlx::query("PRAGMA wal_checkpoint(RESTART)")
+        .execute(&mut *conn)
+        .await;
+    let timeout = format!("PRAGMA busy_timeout = {}", BUSY_TIMEOUT.as_millis());
+    sqlx::query(&timeout).execute(&mut *conn).await?;
+    restarted.map(|_| ())
 }
 
 /// Runs a checkpoint and returns the WAL's size in pages.
