@@ -40,6 +40,14 @@ impl PhoneNumber {
         Ok(PhoneNumber(e164))
     }
 
+    /// Whether `code` is an ISO 3166 region the numbering plan knows (`US`, `es`).
+    pub fn is_region(code: &str) -> bool {
+        code.trim()
+            .to_ascii_uppercase()
+            .parse::<phonenumber::country::Id>()
+            .is_ok()
+    }
+
     /// Rebuilds a number already stored in E.164 form.
     pub fn from_e164_unchecked(e164: String) -> PhoneNumber {
         PhoneNumber(e164)

@@ -143,6 +143,30 @@ impl Config {
             .map_err(Box::new)
     }
 
+    /// Checks what the types cannot: values that would stop Tidings from working.
+    ///
+    /// # Errors
+    /// The first setting that is out of range, by its key.
+    pub fn validate(&self) -> Result<(), String> {
+        if !domain::PhoneNumber::is_region(&self.default_region) {
+            let region = &self.default_region;
+            return Err(format!(
+                "default_region: {region:?} is not an ISO 3166 code such as US"
+            ));
+        }
+        let ingest = &self.ingest;
+        for (key, value) in [
+            ("ingest.batch_max", ingest.batch_max as i64),
+            ("ingest.queue_capacity", ingest.queue_capacity as i64),
+            ("ingest.process_batch", ingest.process_batch),
+        ] {
+            if value < 1 {
+                return Err(format!("{key}: must be at least 1, got {value}"));
+            }
+        }
+        Ok(())
+    }
+
     /// A tracking page URL for a token.
     pub fn tracking_url(&self, token: &str) -> String {
         format!("{}/t/{token}", self.public_url.trim_end_matches('/'))

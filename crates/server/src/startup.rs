@@ -41,6 +41,9 @@ impl Application {
     /// # Errors
     /// When the address cannot be bound.
     pub async fn build_with_store(config: Config, store: Store) -> anyhow::Result<Application> {
+        config
+            .validate()
+            .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
         let listener = TcpListener::bind(&config.listen)
             .await
             .with_context(|| format!("binding {}; is another server using it?", config.listen))?;

@@ -125,14 +125,13 @@ pub async fn upsert_order(
 ) -> ApiResult<(StatusCode, Json<OrderResponse>)> {
     caller.require_write()?;
     let payload: OrderBody = parse_json(&body)?;
-    let order_ref = OrderRef {
-        source: Source::parse(payload.source.as_deref().unwrap_or("api")).ok_or_else(|| {
-            ApiError::Unprocessable("source: must be lower-case letters, digits, - or _".into())
-        })?,
-        external_id: payload.external_id.clone(),
-    };
     let command = payload.into_command(&state.config.default_region)?;
-    let existed = state.store.order_id_by_ref(&order_ref).await?.is_some();
+    let Command::UpsertOrder(input) = &command else {
+        return Err(ApiError::Internal(anyhow::anyhow!(
+            "an order body made another command"
+        )));
+    };
+    let existed = state.store.order_id_by_ref(&input.order).await?.is_some();
     let order_id = ingest(&state, &headers, "order.upsert", &body, &command).await?;
     let status = if existed {
         StatusCode::OK

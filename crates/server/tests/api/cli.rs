@@ -67,6 +67,20 @@ fn a_bad_configuration_value_is_reported_not_a_panic() {
         "{stderr}"
     );
     assert!(!stderr.contains("panicked"));
+
+    // A value of the right type but out of range is refused before anything starts.
+    let zero = tidings(dir.path())
+        .arg("serve")
+        .env("TIDINGS_INGEST__QUEUE_CAPACITY", "0")
+        .output()
+        .unwrap();
+    assert!(!zero.status.success());
+    let stderr = String::from_utf8(zero.stderr).unwrap();
+    assert!(
+        stderr.contains("ingest.queue_capacity: must be at least 1"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("panicked"));
 }
 
 #[cfg(unix)]

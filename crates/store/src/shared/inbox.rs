@@ -165,7 +165,7 @@ pub(super) async fn mark_delivery(
 }
 
 /// Stores one delivery; `Duplicate` when its id was seen before.
-pub(crate) async fn insert_delivery(conn: &mut Conn, delivery: &Delivery) -> Result<Accepted> {
+pub(super) async fn insert_delivery(conn: &mut Conn, delivery: &Delivery) -> Result<Accepted> {
     let inserted = sqlx::query(
         "INSERT INTO inbox (source, delivery_id, topic, body, received_at)
          VALUES ($1, $2, $3, $4, $5)

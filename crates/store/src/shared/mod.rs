@@ -30,7 +30,6 @@ mod reads;
 use aggregate::*;
 use customers::*;
 use events::*;
-pub(crate) use inbox::insert_delivery;
 use inbox::*;
 use keys::*;
 use orders::*;
