@@ -3,12 +3,17 @@
 
 pub mod customer;
 pub mod mapping;
+pub mod message;
 pub mod money;
 pub mod order;
 pub mod phone;
+pub mod rcs;
 pub mod status;
 
 pub use customer::{Channel, ConsentRecord, CustomerInput, Email, Locale, Purpose, TimeZone};
+pub use message::{
+    InboundContent, InboundInput, MessageState, Receipt, ReceiptInput, SubscriptionInput,
+};
 pub use money::{Currency, Money};
 pub use order::{
     Address, Command, EventInput, EventTarget, LineItemInput, OrderInput, OrderRef, ShipmentInput,

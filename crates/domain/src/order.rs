@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::customer::CustomerInput;
+use crate::message::{InboundInput, ReceiptInput, SubscriptionInput};
 use crate::money::Currency;
 use crate::status::Status;
 
@@ -133,7 +134,7 @@ pub enum EventTarget {
 }
 
 /// Something an ingest path asks the store to do, processed in one transaction.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum Command {
     UpsertOrder(Box<OrderInput>),
     UpsertShipment {
@@ -151,6 +152,12 @@ pub enum Command {
         source: Source,
         customer: CustomerInput,
     },
+    /// A provider's receipt for a message Tidings sent.
+    Receipt(ReceiptInput),
+    /// A message a customer sent.
+    Inbound(Box<InboundInput>),
+    /// A customer stopped or resumed business messages on a channel.
+    Subscription(SubscriptionInput),
     /// Nothing to do (a ping, a topic Tidings does not follow).
     Ignore {
         reason: String,

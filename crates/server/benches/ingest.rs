@@ -25,7 +25,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use axum::body::Bytes;
 use secrecy::SecretString;
 use tidings::http::webhooks::sign_base64;
 use tokio::sync::{oneshot, Semaphore};
@@ -206,32 +205,37 @@ async fn run_one(
     database_url: &str,
 ) -> anyhow::Result<Row> {
     let server = Server::start(database_url).await?;
-    let load = Load::new(server.port, settings.concurrency)?;
+    let load = Load::new(server.port);
     let label = mode_label(mode, settings);
     eprintln!("{}: {label} ...", backend.name());
 
-    // Warm-up opens the connections and the database pages; its deliveries are
-    // processed before the clock starts so they do not count.
+    // Warm-up opens the database pages; its deliveries are processed before the clock
+    // starts so they do not count.
     let warm_up_count = settings.concurrency * 4;
-    load.saturate(prepare("warm", 0, warm_up_count), settings.concurrency)
-        .await;
+    let warm_up = prepare(server.port, "warm", 0, warm_up_count);
+    load.saturate(warm_up, settings.concurrency).await;
     let before = wait_for_drain(&server.store, Instant::now()).await?;
 
-    let deliveries = match mode {
-        Mode::Saturation => prepare("run", warm_up_count, settings.requests),
-        Mode::Paced => prepare("run", warm_up_count, settings.rate * settings.paced_secs),
+    let count = match mode {
+        Mode::Saturation => settings.requests,
+        Mode::Paced => settings.rate * settings.paced_secs,
     };
-    let started = Instant::now();
-    let (tally, elapsed) = match mode {
+    let deliveries = prepare(server.port, "run", warm_up_count, count);
+    let (started, cpu_before) = (Instant::now(), process_cpu_seconds());
+    let tally = match mode {
         Mode::Saturation => load.saturate(deliveries, settings.concurrency).await,
         Mode::Paced => load.pace(deliveries, settings.rate).await,
     };
+    let elapsed = started.elapsed();
+    let cpu = Cpu {
+        client: tally.client_cpu,
+        all: process_cpu_seconds() - cpu_before,
+        seconds: elapsed.as_secs_f64(),
+    };
     let drain = wait_for_drain(&server.store, started).await?.since(&before);
 
-    // The server waits for open connections on shutdown, so the client goes first.
-    drop(load);
     server.stop().await?;
-    Ok(Row::new(backend, label, tally, elapsed, drain))
+    Ok(Row::new(backend, label, tally, elapsed, cpu, drain))
 }
 
 /// How a mode is shown in the table.
@@ -389,12 +393,8 @@ impl Server {
 // ---------------------------------------------------------------------------------------
 // Deliveries
 
-/// One webhook, signed and ready to send.
-struct Delivery {
-    webhook_id: String,
-    signature: String,
-    body: Bytes,
-}
+/// One webhook as the bytes of a whole HTTP/1.1 request, signed and ready to write.
+type Delivery = Arc<[u8]>;
 
 /// The fixture's bare order object, as Shopify sends it (the fixture wraps it).
 fn order_template() -> String {
@@ -413,18 +413,23 @@ fn order_template() -> String {
     serde_json::to_string(&fixture["order"]).expect("a JSON value serializes")
 }
 
-/// `count` distinct deliveries: order ids from `FIRST_ORDER_ID + first`, webhook ids
-/// `{tag}-{n}`. Built before the clock starts so the load does no signing.
-fn prepare(tag: &str, first: usize, count: usize) -> Arc<Vec<Delivery>> {
+/// `count` distinct deliveries to the server on `port`: order ids from
+/// `FIRST_ORDER_ID + first`, webhook ids `{tag}-{n}`. Built before the clock starts so
+/// the load does no signing, formatting or header building.
+fn prepare(port: u16, tag: &str, first: usize, count: usize) -> Arc<Vec<Delivery>> {
     let template = order_template();
     let deliveries = (first..first + count)
         .map(|n| {
             let body = template.replace(FIXTURE_ORDER_ID, &(FIRST_ORDER_ID + n as u64).to_string());
-            Delivery {
-                webhook_id: format!("{tag}-{n}"),
-                signature: sign_base64(SECRET, body.as_bytes()),
-                body: Bytes::from(body),
-            }
+            let head = format!(
+                "POST /webhooks/shopify HTTP/1.1\r\nhost: 127.0.0.1:{port}\r\n\
+                 content-type: application/json\r\nx-shopify-topic: orders/create\r\n\
+                 x-shopify-webhook-id: {tag}-{n}\r\nx-shopify-hmac-sha256: {}\r\n\
+                 content-length: {}\r\n\r\n",
+                sign_base64(SECRET, body.as_bytes()),
+                body.len()
+            );
+            Delivery::from([head.into_bytes(), body.into_bytes()].concat())
         })
         .collect();
     Arc::new(deliveries)
@@ -433,10 +438,15 @@ fn prepare(tag: &str, first: usize, count: usize) -> Arc<Vec<Delivery>> {
 // ---------------------------------------------------------------------------------------
 // Load
 
-/// A client aimed at the server's Shopify webhook.
+/// The load generator: keep-alive HTTP/1.1 connections writing prepared requests.
+///
+/// It runs on a thread and runtime of its own, apart from the server's, so that the CPU
+/// it uses can be measured and reported beside the figures: on a small machine the
+/// client competes with the server for the same cores. A general-purpose HTTP client
+/// would spend several times more per request (header maps, body streams) and lower
+/// the figures for reasons that are not the server's.
 struct Load {
-    client: reqwest::Client,
-    url: Arc<str>,
+    address: std::net::SocketAddr,
 }
 
 /// What a run saw: one latency per accepted request, and what went wrong otherwise.
@@ -448,6 +458,8 @@ struct Tally {
     samples: Vec<String>,
     /// Paced requests sent late because [`MAX_IN_FLIGHT`] were unanswered.
     held_back: usize,
+    /// CPU seconds the load generator's thread used.
+    client_cpu: f64,
 }
 
 impl Tally {
@@ -475,127 +487,237 @@ impl Tally {
 }
 
 impl Load {
-    fn new(port: u16, concurrency: usize) -> anyhow::Result<Load> {
-        let client = reqwest::Client::builder()
-            .http1_only()
-            .tcp_nodelay(true)
-            .pool_max_idle_per_host(concurrency.max(64))
-            .timeout(Duration::from_secs(30))
-            .build()?;
-        Ok(Load {
-            client,
-            url: format!("http://127.0.0.1:{port}/webhooks/shopify").into(),
-        })
+    fn new(port: u16) -> Load {
+        Load {
+            address: ([127, 0, 0, 1], port).into(),
+        }
     }
 
-    /// Sends every delivery from `concurrency` clients, each sending its next as soon
-    /// as the previous is answered. Returns the tally and the wall time.
-    async fn saturate(
-        &self,
-        deliveries: Arc<Vec<Delivery>>,
-        concurrency: usize,
-    ) -> (Tally, Duration) {
-        let next = Arc::new(AtomicUsize::new(0));
-        let started = Instant::now();
-        let mut clients = JoinSet::new();
-        for _ in 0..concurrency {
-            let (client, url) = (self.client.clone(), self.url.clone());
-            let (deliveries, next) = (deliveries.clone(), next.clone());
-            clients.spawn(async move {
-                let mut tally = Tally::default();
-                while let Some(d) = deliveries.get(next.fetch_add(1, Ordering::Relaxed)) {
-                    if started.elapsed() > RUN_DEADLINE {
-                        break;
+    /// Sends every delivery from `concurrency` connections, each sending its next as
+    /// soon as the previous is answered. Returns the tally and the wall time.
+    async fn saturate(&self, deliveries: Arc<Vec<Delivery>>, concurrency: usize) -> Tally {
+        let address = self.address;
+        on_client_thread(move || async move {
+            let next = Arc::new(AtomicUsize::new(0));
+            let started = Instant::now();
+            let mut clients = JoinSet::new();
+            for _ in 0..concurrency {
+                let (deliveries, next) = (deliveries.clone(), next.clone());
+                clients.spawn(async move {
+                    let mut tally = Tally::default();
+                    let mut connection = None;
+                    while let Some(d) = deliveries.get(next.fetch_add(1, Ordering::Relaxed)) {
+                        if started.elapsed() > RUN_DEADLINE {
+                            break;
+                        }
+                        tally.record(exchange(&mut connection, address, d).await);
                     }
-                    tally.record(send(&client, &url, d).await);
-                }
-                tally
-            });
-        }
-        let mut tally = Tally::default();
-        while let Some(joined) = clients.join_next().await {
-            tally.merge(joined.expect("a client task panicked"));
-        }
-        (tally, started.elapsed())
+                    tally
+                });
+            }
+            let mut tally = Tally::default();
+            while let Some(joined) = clients.join_next().await {
+                tally.merge(joined.expect("a client task panicked"));
+            }
+            tally
+        })
+        .await
     }
 
     /// Offers delivery `i` at `i / rate` seconds after the start, each on its own task,
     /// so requests keep going out while earlier ones wait for their answers.
-    async fn pace(&self, deliveries: Arc<Vec<Delivery>>, rate: usize) -> (Tally, Duration) {
-        let started = Instant::now();
-        let tick = Duration::from_secs(1) / rate as u32;
-        let in_flight = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
-        let mut requests = JoinSet::new();
-        let mut held_back = 0;
-        for i in 0..deliveries.len() {
-            // Timers tick by the millisecond: whatever fell due while asleep goes now.
-            let due = started + tick * i as u32;
-            if due > Instant::now() {
-                tokio::time::sleep_until(due.into()).await;
-            }
-            if started.elapsed() > RUN_DEADLINE {
-                break;
-            }
-            let permit = match in_flight.clone().try_acquire_owned() {
-                Ok(permit) => permit,
-                Err(_) => {
-                    held_back += 1;
-                    in_flight
-                        .clone()
-                        .acquire_owned()
-                        .await
-                        .expect("never closed")
+    async fn pace(&self, deliveries: Arc<Vec<Delivery>>, rate: usize) -> Tally {
+        let address = self.address;
+        on_client_thread(move || async move {
+            let started = Instant::now();
+            let tick = Duration::from_secs(1) / rate as u32;
+            let in_flight = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
+            // Idle keep-alive connections, reused as a browser's or a platform's pool is.
+            let idle = Arc::new(std::sync::Mutex::new(Vec::<Connection>::new()));
+            let mut requests = JoinSet::new();
+            let mut held_back = 0;
+            for i in 0..deliveries.len() {
+                // Timers tick by the millisecond: whatever fell due while asleep goes now.
+                let due = started + tick * i as u32;
+                if due > Instant::now() {
+                    tokio::time::sleep_until(due.into()).await;
                 }
+                if started.elapsed() > RUN_DEADLINE {
+                    break;
+                }
+                let permit = match in_flight.clone().try_acquire_owned() {
+                    Ok(permit) => permit,
+                    Err(_) => {
+                        held_back += 1;
+                        in_flight
+                            .clone()
+                            .acquire_owned()
+                            .await
+                            .expect("never closed")
+                    }
+                };
+                // A request held back counts its wait from when it was due, as a
+                // platform's queue would; the timer's millisecond of slack is not the
+                // server's doing.
+                let waited = due.elapsed().saturating_sub(Duration::from_millis(1));
+                let (idle, deliveries) = (idle.clone(), deliveries.clone());
+                requests.spawn(async move {
+                    let mut connection = idle.lock().expect("not poisoned").pop();
+                    let outcome = exchange(&mut connection, address, &deliveries[i]).await;
+                    if let Some(connection) = connection {
+                        idle.lock().expect("not poisoned").push(connection);
+                    }
+                    drop(permit);
+                    outcome.map(|latency| latency + waited)
+                });
+            }
+            let mut tally = Tally {
+                held_back,
+                ..Tally::default()
             };
-            // A request held back counts its wait from when it was due, as a platform's
-            // queue would; the timer's millisecond of slack is not the server's doing.
-            let waited = due.elapsed().saturating_sub(Duration::from_millis(1));
-            let (client, url, deliveries) =
-                (self.client.clone(), self.url.clone(), deliveries.clone());
-            requests.spawn(async move {
-                let outcome = send(&client, &url, &deliveries[i]).await;
-                drop(permit);
-                outcome.map(|latency| latency + waited)
-            });
-        }
-        let mut tally = Tally {
-            held_back,
-            ..Tally::default()
-        };
-        while let Some(joined) = requests.join_next().await {
-            tally.record(joined.expect("a request task panicked"));
-        }
-        (tally, started.elapsed())
+            while let Some(joined) = requests.join_next().await {
+                tally.record(joined.expect("a request task panicked"));
+            }
+            tally
+        })
+        .await
     }
 }
 
-/// Sends one delivery; the latency on `{"status":"accepted"}`, else what was wrong.
-async fn send(
-    client: &reqwest::Client,
-    url: &str,
-    delivery: &Delivery,
+/// Runs a load on a thread with a single-threaded runtime of its own, and records the
+/// CPU time that thread used.
+async fn on_client_thread<F, Fut>(load: F) -> Tally
+where
+    F: FnOnce() -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = Tally>,
+{
+    let thread = std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("building the client's runtime");
+        let cpu_before = thread_cpu_seconds();
+        let mut tally = runtime.block_on(load());
+        tally.client_cpu = thread_cpu_seconds() - cpu_before;
+        tally
+    });
+    tokio::task::spawn_blocking(move || thread.join().expect("the client thread panicked"))
+        .await
+        .expect("joining the client thread")
+}
+
+/// A keep-alive connection to the server and the bytes read from it.
+struct Connection {
+    stream: tokio::net::TcpStream,
+    buffer: Vec<u8>,
+}
+
+/// Sends one delivery on `connection` (opening one when there is none); the latency on
+/// `200 {"status":"accepted"}`, else what was wrong. A connection that failed is dropped.
+async fn exchange(
+    connection: &mut Option<Connection>,
+    address: std::net::SocketAddr,
+    delivery: &[u8],
 ) -> Result<Duration, String> {
     let started = Instant::now();
-    let response = client
-        .post(url)
-        .header("content-type", "application/json")
-        .header("x-shopify-topic", "orders/create")
-        .header("x-shopify-webhook-id", &delivery.webhook_id)
-        .header("x-shopify-hmac-sha256", &delivery.signature)
-        .body(delivery.body.clone())
-        .send()
-        .await
-        .map_err(|e| format!("transport: {e}"))?;
-    let status = response.status();
-    let body = response
-        .bytes()
-        .await
-        .map_err(|e| format!("reading the answer: {e}"))?;
+    let mut open = match connection.take() {
+        Some(open) => open,
+        None => Connection::open(address).await?,
+    };
+    let (status, body) = open.round_trip(delivery).await?;
     let latency = started.elapsed();
-    let answer: Option<serde_json::Value> = serde_json::from_slice(&body).ok();
-    match answer.as_ref().and_then(|a| a["status"].as_str()) {
-        Some("accepted") if status == reqwest::StatusCode::OK => Ok(latency),
-        _ => Err(format!("HTTP {status}: {}", String::from_utf8_lossy(&body))),
+    *connection = Some(open);
+    let accepted = status == 200 && body.windows(10).any(|w| w == b"\"accepted\"");
+    match accepted {
+        true => Ok(latency),
+        false => Err(format!("HTTP {status}: {}", String::from_utf8_lossy(&body))),
+    }
+}
+
+impl Connection {
+    async fn open(address: std::net::SocketAddr) -> Result<Connection, String> {
+        let stream = tokio::net::TcpStream::connect(address)
+            .await
+            .map_err(|e| format!("connecting: {e}"))?;
+        stream
+            .set_nodelay(true)
+            .map_err(|e| format!("TCP_NODELAY: {e}"))?;
+        Ok(Connection {
+            stream,
+            buffer: Vec::with_capacity(1024),
+        })
+    }
+
+    /// Writes a request and reads its whole answer: the status and the body.
+    async fn round_trip(&mut self, request: &[u8]) -> Result<(u16, Vec<u8>), String> {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+        self.stream
+            .write_all(request)
+            .await
+            .map_err(|e| format!("writing: {e}"))?;
+        self.buffer.clear();
+        loop {
+            if let Some(answer) = parse_answer(&self.buffer)? {
+                return Ok(answer);
+            }
+            let read = self
+                .stream
+                .read_buf(&mut self.buffer)
+                .await
+                .map_err(|e| format!("reading: {e}"))?;
+            if read == 0 {
+                return Err("the server closed the connection".into());
+            }
+        }
+    }
+}
+
+/// The status and body of a complete answer in `bytes`, or `None` while it is partial.
+fn parse_answer(bytes: &[u8]) -> Result<Option<(u16, Vec<u8>)>, String> {
+    let mut headers = [httparse::EMPTY_HEADER; 16];
+    let mut response = httparse::Response::new(&mut headers);
+    let head = match response.parse(bytes) {
+        Ok(httparse::Status::Complete(head)) => head,
+        Ok(httparse::Status::Partial) => return Ok(None),
+        Err(e) => return Err(format!("unreadable answer: {e}")),
+    };
+    let length = response
+        .headers
+        .iter()
+        .find(|h| h.name.eq_ignore_ascii_case("content-length"))
+        .and_then(|h| std::str::from_utf8(h.value).ok()?.parse::<usize>().ok())
+        .ok_or("an answer without content-length")?;
+    if bytes.len() < head + length {
+        return Ok(None);
+    }
+    let status = response.code.unwrap_or(0);
+    Ok(Some((status, bytes[head..head + length].to_vec())))
+}
+
+/// CPU seconds (user and system) the calling thread has used, from procfs.
+fn thread_cpu_seconds() -> f64 {
+    cpu_seconds("/proc/thread-self/stat")
+}
+
+/// CPU seconds (user and system) this process has used, from procfs.
+fn process_cpu_seconds() -> f64 {
+    cpu_seconds("/proc/self/stat")
+}
+
+/// Fields 14 and 15 of a procfs `stat` file, in clock ticks of 1/100 s (Linux's
+/// USER_HZ on every architecture it exports to user space); NaN off Linux.
+fn cpu_seconds(path: &str) -> f64 {
+    let Ok(stat) = std::fs::read_to_string(path) else {
+        return f64::NAN;
+    };
+    // The command name may hold spaces; the fields after it are separated by one each.
+    let after_name = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok());
+    match (ticks(11), ticks(12)) {
+        (Some(user), Some(system)) => (user + system) / 100.0,
+        _ => f64::NAN,
     }
 }
 
@@ -666,10 +788,38 @@ struct Row {
     drain: Drain,
     samples: Vec<String>,
     held_back: usize,
+    cpu: Cpu,
+}
+
+/// CPU used during a run's load, in seconds: the load generator's thread, and the whole
+/// process (server and generator together).
+struct Cpu {
+    client: f64,
+    all: f64,
+    /// Wall time of the load, to express both as a share of one core.
+    seconds: f64,
+}
+
+impl Cpu {
+    /// Percent of one core used by the server (everything but the load generator).
+    fn server_percent(&self) -> f64 {
+        (self.all - self.client) / self.seconds * 100.0
+    }
+
+    fn client_percent(&self) -> f64 {
+        self.client / self.seconds * 100.0
+    }
 }
 
 impl Row {
-    fn new(backend: &Backend, mode: String, tally: Tally, elapsed: Duration, drain: Drain) -> Row {
+    fn new(
+        backend: &Backend,
+        mode: String,
+        tally: Tally,
+        elapsed: Duration,
+        cpu: Cpu,
+        drain: Drain,
+    ) -> Row {
         let mut latencies = tally.latencies;
         latencies.sort_unstable();
         Row {
@@ -682,6 +832,7 @@ impl Row {
             drain,
             samples: tally.samples,
             held_back: tally.held_back,
+            cpu,
         }
     }
 
@@ -697,7 +848,7 @@ impl Row {
 
 fn print_table(rows: &[Row]) {
     println!(
-        "{:<9} {:<13} {:>8} {:>6} {:>7} {:>8} {:>8} {:>8} {:>8} {:>9} {:>11}",
+        "{:<9} {:<13} {:>8} {:>6} {:>7} {:>8} {:>8} {:>8} {:>8} {:>9} {:>11} {:>7} {:>7}",
         "backend",
         "mode",
         "requests",
@@ -708,18 +859,23 @@ fn print_table(rows: &[Row]) {
         "p99 ms",
         "max ms",
         "drain s",
-        "processed/s"
+        "processed/s",
+        "srv cpu",
+        "gen cpu"
     );
     for row in rows {
         let accepted = (row.requests - row.errors) as f64;
         let drain = &row.drain;
-        let drain_after = if drain.emptied {
+        let drain_after = if !processing_enabled() {
+            "off".to_string()
+        } else if drain.emptied {
             format!("{:.1}", drain.after_load)
         } else {
             format!(">{:.0}", DRAIN_LIMIT.as_secs_f64())
         };
         println!(
-            "{:<9} {:<13} {:>8} {:>6} {:>7.2} {:>8.0} {:>8.2} {:>8.2} {:>8.2} {:>9} {:>11.0}",
+            "{:<9} {:<13} {:>8} {:>6} {:>7.2} {:>8.0} {:>8.2} {:>8.2} {:>8.2} {:>9} {:>11.0} \
+             {:>6.0}% {:>6.0}%",
             row.backend,
             row.mode,
             row.requests,
@@ -731,6 +887,8 @@ fn print_table(rows: &[Row]) {
             row.quantile_ms(1.0),
             drain_after,
             drain.finished as f64 / drain.seconds,
+            row.cpu.server_percent(),
+            row.cpu.client_percent(),
         );
     }
     print_notes(rows);
@@ -741,6 +899,8 @@ fn print_notes(rows: &[Row]) {
     println!("req/s: accepted (200, stored and synced) per second of wall time.");
     println!("drain s: after the load ended, until no delivery was pending.");
     println!("processed/s: inbox rows finished, per second from the start of the load.");
+    println!("srv cpu, gen cpu: CPU used by the server and by the load generator during the");
+    println!("load, in percent of one core; both share this machine's cores.");
     for row in rows {
         if row.drain.failed > 0 {
             println!(

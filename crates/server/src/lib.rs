@@ -14,3 +14,10 @@ pub mod telemetry;
 
 pub use config::Config;
 pub use startup::Application;
+
+/// The allocator of every binary built on this library (the server, its tests and
+/// benchmarks). A request allocates many small buffers on one worker thread and frees
+/// them on another; glibc's allocator spends a large share of the ingest path's time
+/// there, and fragments over the weeks a server runs. mimalloc does neither.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;

@@ -251,6 +251,82 @@ impl Store {
     pub async fn find_api_key(&self, secret: &str) -> Result<Option<ApiKey>> {
         on_backend!(self, b => b.find_api_key(&hash_secret(secret)).await)
     }
+
+    /// Claims up to `limit` due messages for sending until `lease_until`, with what
+    /// their templates need. Leases that ran out are released first, so messages a
+    /// stopped node held are sent by another. On PostgreSQL, nodes claim disjoint rows.
+    ///
+    /// # Errors
+    /// Database errors; nothing is claimed then.
+    pub async fn claim_due_messages(
+        &self,
+        limit: i64,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+    ) -> Result<Vec<DueMessage>> {
+        on_backend!(self, b => b.claim_due_messages(limit, now, lease_until).await)
+    }
+
+    /// Records the outcomes of send attempts in one commit.
+    ///
+    /// # Errors
+    /// Database errors; none of the outcomes is recorded then, and the messages stay
+    /// claimed until their lease runs out.
+    pub async fn record_send_outcomes(
+        &self,
+        outcomes: &[(AttemptRecord, SendOutcome)],
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        on_backend!(self, b => b.record_send_outcomes(outcomes, now).await)
+    }
+
+    /// Every message about an order, with its status history and attempts.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn list_messages(&self, order_id: i64) -> Result<Vec<MessageView>> {
+        on_backend!(self, b => b.list_messages(order_id).await)
+    }
+
+    /// Messages by state.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn message_counts(&self) -> Result<MessageCounts> {
+        on_backend!(self, b => b.message_counts().await)
+    }
+
+    /// What a customer sent, oldest first.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn list_inbound(&self, customer_id: i64) -> Result<Vec<InboundView>> {
+        on_backend!(self, b => b.list_inbound(customer_id).await)
+    }
+
+    /// The stored template for exactly this key and locale, if any.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn get_template(&self, key: &str, locale: &str) -> Result<Option<String>> {
+        on_backend!(self, b => b.get_template(key, locale).await)
+    }
+
+    /// Every stored template: key, locale, body.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn list_templates(&self) -> Result<Vec<(String, String, String)>> {
+        on_backend!(self, b => b.list_templates().await)
+    }
+
+    /// Stores a template (validated by the caller), replacing any for the key and locale.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn put_template(&self, key: &str, locale: &str, body: &str) -> Result<()> {
+        on_backend!(self, b => b.put_template(key, locale, body, Utc::now()).await)
+    }
 }
 
 /// API keys are long random strings, so one fast hash is enough to make a stolen table

@@ -153,3 +153,139 @@ pub struct ApiKey {
     pub prefix: String,
     pub created_at: DateTime<Utc>,
 }
+
+/// A message claimed for sending, with what its template needs.
+#[derive(Clone, Debug, Serialize)]
+pub struct DueMessage {
+    pub id: Uuid,
+    pub template_key: String,
+    pub status: Status,
+    pub purpose: String,
+    /// Attempts made before this one.
+    pub attempts: i64,
+    pub order: MessageOrder,
+    pub customer: Option<MessageCustomer>,
+    pub shipment: Option<MessageShipment>,
+}
+
+/// The order a message is about, as templates see it.
+#[derive(Clone, Debug, Serialize)]
+pub struct MessageOrder {
+    pub id: i64,
+    pub number: String,
+    pub currency: String,
+    pub total_minor: i64,
+    pub placed_at: DateTime<Utc>,
+    pub status: Status,
+    pub status_detail: Option<String>,
+    pub tracking_token: String,
+    pub shipping_address: Option<Address>,
+}
+
+/// The customer a message goes to.
+#[derive(Clone, Debug, Serialize)]
+pub struct MessageCustomer {
+    pub id: i64,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub phone: Option<String>,
+    pub email: Option<String>,
+    pub locale: Option<String>,
+}
+
+/// The shipment a message is about, when it concerns one.
+#[derive(Clone, Debug, Serialize)]
+pub struct MessageShipment {
+    pub id: i64,
+    pub carrier: Option<String>,
+    pub tracking_number: Option<String>,
+    pub tracking_url: Option<String>,
+    pub estimated_delivery: Option<DateTime<Utc>>,
+}
+
+/// How one attempt to send a message ended, to record with its attempt.
+#[derive(Clone, Debug)]
+pub enum SendOutcome {
+    /// The provider accepted it.
+    Sent { channel: String },
+    /// Try again at `at` (the provider was busy or failing; the error is kept).
+    Retry { at: DateTime<Utc>, error: String },
+    /// It will not be sent (the reason is kept and shown to operators).
+    Failed { error: String },
+}
+
+/// One call to a provider for a message.
+#[derive(Clone, Debug)]
+pub struct AttemptRecord {
+    pub message_id: Uuid,
+    pub channel: String,
+    pub started_at: DateTime<Utc>,
+    pub duration_ms: i64,
+    /// `sent`, `retry`, `rejected`, `unreachable` or `error`.
+    pub outcome: String,
+    pub http_status: Option<i64>,
+    pub detail: Option<String>,
+}
+
+/// A message with its status history and attempts, for operators.
+#[derive(Clone, Debug, Serialize)]
+pub struct MessageView {
+    pub id: Uuid,
+    pub order_id: i64,
+    pub template_key: String,
+    pub status: Status,
+    pub state: String,
+    pub channel: Option<String>,
+    pub attempts: i64,
+    pub last_error: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub sent_at: Option<DateTime<Utc>>,
+    pub delivered_at: Option<DateTime<Utc>>,
+    pub read_at: Option<DateTime<Utc>>,
+    pub history: Vec<MessageEventView>,
+    pub attempt_log: Vec<AttemptView>,
+}
+
+/// One change of a message's state.
+#[derive(Clone, Debug, Serialize)]
+pub struct MessageEventView {
+    pub state: String,
+    pub at: DateTime<Utc>,
+    pub detail: Option<String>,
+}
+
+/// One recorded provider call.
+#[derive(Clone, Debug, Serialize)]
+pub struct AttemptView {
+    pub attempt: i64,
+    pub channel: String,
+    pub started_at: DateTime<Utc>,
+    pub duration_ms: i64,
+    pub outcome: String,
+    pub http_status: Option<i64>,
+    pub detail: Option<String>,
+}
+
+/// A message a customer sent.
+#[derive(Clone, Debug, Serialize)]
+pub struct InboundView {
+    pub id: i64,
+    pub channel: String,
+    pub provider_message_id: String,
+    pub customer_id: Option<i64>,
+    pub kind: String,
+    pub body: String,
+    pub sent_at: DateTime<Utc>,
+}
+
+/// Messages by state, for health output and tests.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct MessageCounts {
+    pub pending: i64,
+    pub sending: i64,
+    pub sent: i64,
+    pub delivered: i64,
+    pub read: i64,
+    pub failed: i64,
+    pub revoked: i64,
+}

@@ -163,8 +163,8 @@ pub(super) async fn insert_notification(
 ) -> Result<()> {
     sqlx::query(
         "INSERT INTO outbox (id, order_id, shipment_id, customer_id, status, template_key,
-            purpose, created_at)
-         VALUES ($1, $2, $3, $4, $5, $6, 'transactional', $7)",
+            purpose, created_at, next_attempt_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, 'transactional', $7, $7, $7)",
     )
     .bind(Uuid::now_v7())
     .bind(agg.order_id)

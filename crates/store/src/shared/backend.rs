@@ -126,6 +126,68 @@ impl super::super::Backend {
         sqlx::query("SELECT 1").execute(&self.read).await?;
         Ok(())
     }
+
+    pub(crate) async fn claim_due_messages(
+        &self,
+        limit: i64,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+    ) -> Result<Vec<DueMessage>> {
+        let mut tx = self.begin_write().await?;
+        release_expired_leases(&mut tx, now).await?;
+        let ids = claim_due(&mut tx, limit, now, lease_until).await?;
+        tx.commit().await?;
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        load_due(&mut *self.read.acquire().await?, &ids).await
+    }
+
+    pub(crate) async fn record_send_outcomes(
+        &self,
+        outcomes: &[(AttemptRecord, SendOutcome)],
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        for (attempt, outcome) in outcomes {
+            record_outcome(&mut tx, attempt, outcome, now).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub(crate) async fn list_messages(&self, order_id: i64) -> Result<Vec<MessageView>> {
+        list_messages(&mut *self.read.acquire().await?, order_id).await
+    }
+
+    pub(crate) async fn message_counts(&self) -> Result<MessageCounts> {
+        message_counts(&mut *self.read.acquire().await?).await
+    }
+
+    pub(crate) async fn list_inbound(&self, customer_id: i64) -> Result<Vec<InboundView>> {
+        list_inbound(&mut *self.read.acquire().await?, customer_id).await
+    }
+
+    pub(crate) async fn get_template(&self, key: &str, locale: &str) -> Result<Option<String>> {
+        get_template(&mut *self.read.acquire().await?, key, locale).await
+    }
+
+    pub(crate) async fn list_templates(&self) -> Result<Vec<(String, String, String)>> {
+        list_templates(&mut *self.read.acquire().await?).await
+    }
+
+    pub(crate) async fn put_template(
+        &self,
+        key: &str,
+        locale: &str,
+        body: &str,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        put_template(&mut tx, key, locale, body, now).await?;
+        tx.commit().await?;
+        Ok(())
+    }
 }
 
 fn is_unique_violation(error: &sqlx::Error) -> bool {

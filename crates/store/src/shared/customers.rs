@@ -99,32 +99,42 @@ pub(super) async fn record_consents(
     customer: &CustomerInput,
 ) -> Result<()> {
     for record in &customer.consents {
-        let current: Option<bool> = sqlx::query(
-            "SELECT granted FROM consents WHERE customer_id = $1 AND purpose = $2 AND channel = $3
-             ORDER BY id DESC LIMIT 1",
-        )
-        .bind(customer_id)
-        .bind(record.purpose.as_str())
-        .bind(record.channel.as_str())
-        .fetch_optional(&mut *conn)
-        .await?
-        .map(|row| row.try_get(0))
-        .transpose()?;
-        if current == Some(record.granted) {
-            continue;
-        }
-        sqlx::query(
-            "INSERT INTO consents (customer_id, purpose, channel, granted, source, recorded_at)
-             VALUES ($1, $2, $3, $4, $5, $6)",
-        )
-        .bind(customer_id)
-        .bind(record.purpose.as_str())
-        .bind(record.channel.as_str())
-        .bind(record.granted)
-        .bind(&record.source)
-        .bind(record.recorded_at)
-        .execute(&mut *conn)
-        .await?;
+        record_consent(conn, customer_id, record).await?;
     }
+    Ok(())
+}
+
+/// Appends one consent record unless the same decision is already in force.
+pub(super) async fn record_consent(
+    conn: &mut Conn,
+    customer_id: i64,
+    record: &domain::ConsentRecord,
+) -> Result<()> {
+    let current: Option<bool> = sqlx::query(
+        "SELECT granted FROM consents WHERE customer_id = $1 AND purpose = $2 AND channel = $3
+         ORDER BY id DESC LIMIT 1",
+    )
+    .bind(customer_id)
+    .bind(record.purpose.as_str())
+    .bind(record.channel.as_str())
+    .fetch_optional(&mut *conn)
+    .await?
+    .map(|row| row.try_get(0))
+    .transpose()?;
+    if current == Some(record.granted) {
+        return Ok(());
+    }
+    sqlx::query(
+        "INSERT INTO consents (customer_id, purpose, channel, granted, source, recorded_at)
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(customer_id)
+    .bind(record.purpose.as_str())
+    .bind(record.channel.as_str())
+    .bind(record.granted)
+    .bind(&record.source)
+    .bind(record.recorded_at)
+    .execute(&mut *conn)
+    .await?;
     Ok(())
 }

@@ -24,6 +24,7 @@ mod customers;
 mod events;
 mod inbox;
 mod keys;
+mod messages;
 mod orders;
 mod reads;
 
@@ -32,6 +33,7 @@ use customers::*;
 use events::*;
 use inbox::*;
 use keys::*;
+use messages::*;
 use orders::*;
 use reads::*;
 
@@ -88,6 +90,9 @@ pub(crate) async fn apply_command(
                 ..Applied::default()
             })
         }
+        Command::Receipt(input) => apply_receipt(conn, input, opts.now).await,
+        Command::Inbound(input) => record_inbound(conn, input, opts.now).await,
+        Command::Subscription(input) => record_subscription(conn, input).await,
         Command::Ignore { .. } => Ok(Applied::default()),
     }
 }

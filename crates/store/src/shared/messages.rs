@@ -1,0 +1,537 @@
+//! Outgoing messages through their states, provider receipts, inbound messages and
+//! templates.
+
+use domain::{ConsentRecord, InboundInput, MessageState, Purpose, ReceiptInput, SubscriptionInput};
+
+use super::*;
+
+/// Hands leases that ran out (a dispatcher stopped mid-send) back to the queue; the
+/// provider ignores a second send with the same message id, so a resend is safe.
+pub(super) async fn release_expired_leases(conn: &mut Conn, now: DateTime<Utc>) -> Result<u64> {
+    let done = sqlx::query(
+        "UPDATE outbox SET state = 'pending', claimed_until = NULL, updated_at = $1
+         WHERE state = 'sending' AND claimed_until < $1",
+    )
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    Ok(done.rows_affected())
+}
+
+/// Marks up to `limit` due messages as being sent until `lease_until`; their ids, the
+/// longest waiting first.
+pub(super) async fn claim_due(
+    conn: &mut Conn,
+    limit: i64,
+    now: DateTime<Utc>,
+    lease_until: DateTime<Utc>,
+) -> Result<Vec<Uuid>> {
+    let sql = format!(
+        "UPDATE outbox SET state = 'sending', claimed_until = $1, updated_at = $2
+         WHERE id IN (
+            SELECT id FROM outbox WHERE state = 'pending' AND next_attempt_at <= $2
+            ORDER BY next_attempt_at LIMIT $3{SKIP_LOCKED})
+         RETURNING id"
+    );
+    let rows = sqlx::query(&sql)
+        .bind(lease_until)
+        .bind(now)
+        .bind(limit)
+        .fetch_all(&mut *conn)
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|r| r.try_get(0))
+        .collect::<Result<_, _>>()?)
+}
+
+/// The claimed messages with their order, customer and shipment, in `ids` order.
+pub(super) async fn load_due(conn: &mut Conn, ids: &[Uuid]) -> Result<Vec<DueMessage>> {
+    let mut found = Vec::with_capacity(ids.len());
+    for chunk in ids.chunks(ROWS_PER_STATEMENT) {
+        let list: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+        let sql = format!(
+            "SELECT m.id, m.template_key, m.status, m.purpose, m.attempts,
+                o.id, o.number, o.currency, o.total_minor, o.placed_at, o.status,
+                o.status_detail, o.tracking_token, o.shipping_address,
+                c.id, c.first_name, c.last_name, c.phone, c.email, c.locale,
+                s.id, s.carrier, s.tracking_number, s.tracking_url, s.estimated_delivery
+             FROM outbox m JOIN orders o ON o.id = m.order_id
+             LEFT JOIN customers c ON c.id = m.customer_id
+             LEFT JOIN shipments s ON s.id = m.shipment_id
+             WHERE m.id IN ({})",
+            list.join(", ")
+        );
+        let mut query = sqlx::query(&sql);
+        for id in chunk {
+            query = query.bind(id);
+        }
+        for row in query.fetch_all(&mut *conn).await? {
+            found.push(due_from_row(&row)?);
+        }
+    }
+    let position = |id: &Uuid| ids.iter().position(|i| i == id);
+    found.sort_by_key(|m| position(&m.id));
+    Ok(found)
+}
+
+fn due_from_row(r: &<Db as sqlx::Database>::Row) -> Result<DueMessage> {
+    let address: Option<String> = r.try_get(13)?;
+    let order = MessageOrder {
+        id: r.try_get(5)?,
+        number: r.try_get(6)?,
+        currency: r.try_get(7)?,
+        total_minor: r.try_get(8)?,
+        placed_at: r.try_get(9)?,
+        status: parse_status(&r.try_get::<String, _>(10)?)?,
+        status_detail: r.try_get(11)?,
+        tracking_token: r.try_get(12)?,
+        shipping_address: address.and_then(|a| serde_json::from_str(&a).ok()),
+    };
+    let customer = match r.try_get::<Option<i64>, _>(14)? {
+        None => None,
+        Some(id) => Some(MessageCustomer {
+            id,
+            first_name: r.try_get(15)?,
+            last_name: r.try_get(16)?,
+            phone: r.try_get(17)?,
+            email: r.try_get(18)?,
+            locale: r.try_get(19)?,
+        }),
+    };
+    let shipment = match r.try_get::<Option<i64>, _>(20)? {
+        None => None,
+        Some(id) => Some(MessageShipment {
+            id,
+            carrier: r.try_get(21)?,
+            tracking_number: r.try_get(22)?,
+            tracking_url: r.try_get(23)?,
+            estimated_delivery: r.try_get(24)?,
+        }),
+    };
+    Ok(DueMessage {
+        id: r.try_get(0)?,
+        template_key: r.try_get(1)?,
+        status: parse_status(&r.try_get::<String, _>(2)?)?,
+        purpose: r.try_get(3)?,
+        attempts: r.try_get(4)?,
+        order,
+        customer,
+        shipment,
+    })
+}
+
+/// Records one attempt and moves its message on: sent, back to the queue, or failed.
+/// A receipt that arrived while the send call was in flight has already moved the
+/// message further; that state is kept.
+pub(super) async fn record_outcome(
+    conn: &mut Conn,
+    attempt: &AttemptRecord,
+    outcome: &SendOutcome,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    insert_attempt(conn, attempt).await?;
+    let id = attempt.message_id;
+    let (state, detail) = match outcome {
+        SendOutcome::Sent { channel } => {
+            mark_sent(conn, id, channel, attempt.started_at, now).await?;
+            (MessageState::Sent, None)
+        }
+        SendOutcome::Retry { at, error } => {
+            mark_retry(conn, id, *at, error, now).await?;
+            let detail = format!("retry at {}: {error}", at.format("%Y-%m-%d %H:%M:%S UTC"));
+            (MessageState::Pending, Some(detail))
+        }
+        SendOutcome::Failed { error } => {
+            mark_failed(conn, id, error, now).await?;
+            (MessageState::Failed, Some(error.clone()))
+        }
+    };
+    insert_message_event(conn, id, state, now, detail.as_deref()).await
+}
+
+async fn insert_attempt(conn: &mut Conn, a: &AttemptRecord) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO message_attempts (message_id, attempt, channel, started_at, duration_ms,
+            outcome, http_status, detail)
+         VALUES ($1, (SELECT attempts + 1 FROM outbox WHERE id = $1), $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(a.message_id)
+    .bind(&a.channel)
+    .bind(a.started_at)
+    .bind(a.duration_ms)
+    .bind(&a.outcome)
+    .bind(a.http_status)
+    .bind(&a.detail)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+async fn mark_sent(
+    conn: &mut Conn,
+    id: Uuid,
+    channel: &str,
+    sent_at: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    sqlx::query(
+        "UPDATE outbox SET state = CASE WHEN state IN ('pending', 'sending') THEN 'sent'
+                ELSE state END,
+            channel = $2, sent_at = COALESCE(sent_at, $3), attempts = attempts + 1,
+            claimed_until = NULL, last_error = NULL, updated_at = $4
+         WHERE id = $1",
+    )
+    .bind(id)
+    .bind(channel)
+    .bind(sent_at)
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+async fn mark_retry(
+    conn: &mut Conn,
+    id: Uuid,
+    at: DateTime<Utc>,
+    error: &str,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    sqlx::query(
+        "UPDATE outbox SET state = 'pending', next_attempt_at = $2, attempts = attempts + 1,
+            last_error = $3, claimed_until = NULL, updated_at = $4
+         WHERE id = $1 AND state = 'sending'",
+    )
+    .bind(id)
+    .bind(at)
+    .bind(error)
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+async fn mark_failed(conn: &mut Conn, id: Uuid, error: &str, now: DateTime<Utc>) -> Result<()> {
+    sqlx::query(
+        "UPDATE outbox SET state = 'failed', attempts = attempts + 1, last_error = $2,
+            claimed_until = NULL, updated_at = $3
+         WHERE id = $1 AND state IN ('pending', 'sending')",
+    )
+    .bind(id)
+    .bind(error)
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+async fn insert_message_event(
+    conn: &mut Conn,
+    id: Uuid,
+    state: MessageState,
+    at: DateTime<Utc>,
+    detail: Option<&str>,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO message_events (message_id, state, at, detail) VALUES ($1, $2, $3, $4)",
+    )
+    .bind(id)
+    .bind(state.as_str())
+    .bind(at)
+    .bind(detail)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Applies a provider's receipt. A receipt for a message this store never sent (another
+/// system sharing the agent, a test tool) changes nothing and is not an error.
+pub(super) async fn apply_receipt(
+    conn: &mut Conn,
+    input: &ReceiptInput,
+    now: DateTime<Utc>,
+) -> Result<Applied> {
+    let Ok(id) = Uuid::parse_str(&input.message_id) else {
+        tracing::debug!(message_id = %input.message_id, "receipt for a message id not ours");
+        return Ok(Applied::default());
+    };
+    let sql = format!("SELECT state FROM outbox WHERE id = $1{FOR_UPDATE}");
+    let Some(row) = sqlx::query(&sql)
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await?
+    else {
+        tracing::debug!(message_id = %id, "receipt for an unknown message");
+        return Ok(Applied::default());
+    };
+    let before = MessageState::parse(&row.try_get::<String, _>(0)?)
+        .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let after = input.receipt.state().map_or(before, |r| before.advance(r));
+    let (delivered_at, read_at) = match input.receipt {
+        domain::Receipt::Read => (Some(input.at), Some(input.at)),
+        domain::Receipt::Delivered => (Some(input.at), None),
+        _ => (None, None),
+    };
+    sqlx::query(
+        "UPDATE outbox SET state = $2, delivered_at = COALESCE(delivered_at, $3),
+            read_at = COALESCE(read_at, $4), updated_at = $5
+         WHERE id = $1",
+    )
+    .bind(id)
+    .bind(after.as_str())
+    .bind(delivered_at)
+    .bind(read_at)
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    let reported = input.receipt.state().unwrap_or(before);
+    let detail = format!("{} receipt", input.receipt.as_str());
+    insert_message_event(conn, id, reported, input.at, Some(&detail)).await?;
+    Ok(Applied::default())
+}
+
+/// Keeps a message a customer sent, linked to the customer with that phone number.
+/// A replay of the same provider message adds nothing.
+pub(super) async fn record_inbound(
+    conn: &mut Conn,
+    input: &InboundInput,
+    now: DateTime<Utc>,
+) -> Result<Applied> {
+    let customer_id = customer_by_phone(conn, input.phone.as_str()).await?;
+    let content = serde_json::to_string(&input.content)
+        .map_err(|e| StoreError::Corrupt(format!("inbound content: {e}")))?;
+    sqlx::query(
+        "INSERT INTO inbound_messages (channel, provider_message_id, customer_id, phone, kind,
+            body, content, sent_at, received_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+         ON CONFLICT (channel, provider_message_id) DO NOTHING",
+    )
+    .bind(input.channel.as_str())
+    .bind(&input.provider_message_id)
+    .bind(customer_id)
+    .bind(input.phone.as_str())
+    .bind(input.content.kind())
+    .bind(input.content.summary())
+    .bind(content)
+    .bind(input.at)
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    Ok(Applied {
+        customer_id,
+        ..Applied::default()
+    })
+}
+
+/// The customer most recently updated with this phone number.
+async fn customer_by_phone(conn: &mut Conn, phone: &str) -> Result<Option<i64>> {
+    let row = sqlx::query(
+        "SELECT id FROM customers WHERE phone = $1 ORDER BY updated_at DESC, id DESC LIMIT 1",
+    )
+    .bind(phone)
+    .fetch_optional(&mut *conn)
+    .await?;
+    Ok(row.map(|r| r.try_get(0)).transpose()?)
+}
+
+/// Records a customer's unsubscribe or resubscribe as promotional consent on that
+/// channel, for every customer with the number. Transactional messages about orders the
+/// customer placed stay allowed, as RBM's rules for unsubscribed users allow.
+pub(super) async fn record_subscription(
+    conn: &mut Conn,
+    input: &SubscriptionInput,
+) -> Result<Applied> {
+    let rows = sqlx::query("SELECT id FROM customers WHERE phone = $1")
+        .bind(input.phone.as_str())
+        .fetch_all(&mut *conn)
+        .await?;
+    let verb = if input.subscribed {
+        "subscribe"
+    } else {
+        "unsubscribe"
+    };
+    let record = ConsentRecord {
+        purpose: Purpose::Promotional,
+        channel: input.channel,
+        granted: input.subscribed,
+        source: format!("{}:{verb}", input.channel.as_str()),
+        recorded_at: input.at,
+    };
+    let mut last = None;
+    for row in rows {
+        let id: i64 = row.try_get(0)?;
+        record_consent(conn, id, &record).await?;
+        last = Some(id);
+    }
+    Ok(Applied {
+        customer_id: last,
+        ..Applied::default()
+    })
+}
+
+/// Every message about an order, with history and attempts, oldest first.
+pub(super) async fn list_messages(conn: &mut Conn, order_id: i64) -> Result<Vec<MessageView>> {
+    let rows = sqlx::query(
+        "SELECT id, order_id, template_key, status, state, channel, attempts, last_error,
+            created_at, sent_at, delivered_at, read_at
+         FROM outbox WHERE order_id = $1 ORDER BY id",
+    )
+    .bind(order_id)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut messages = Vec::with_capacity(rows.len());
+    for r in rows {
+        let id: Uuid = r.try_get(0)?;
+        messages.push(MessageView {
+            id,
+            order_id: r.try_get(1)?,
+            template_key: r.try_get(2)?,
+            status: parse_status(&r.try_get::<String, _>(3)?)?,
+            state: r.try_get(4)?,
+            channel: r.try_get(5)?,
+            attempts: r.try_get(6)?,
+            last_error: r.try_get(7)?,
+            created_at: r.try_get(8)?,
+            sent_at: r.try_get(9)?,
+            delivered_at: r.try_get(10)?,
+            read_at: r.try_get(11)?,
+            history: message_history(conn, id).await?,
+            attempt_log: message_attempts(conn, id).await?,
+        });
+    }
+    Ok(messages)
+}
+
+async fn message_history(conn: &mut Conn, id: Uuid) -> Result<Vec<MessageEventView>> {
+    let rows = sqlx::query(
+        "SELECT state, at, detail FROM message_events WHERE message_id = $1 ORDER BY id",
+    )
+    .bind(id)
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(MessageEventView {
+                state: r.try_get(0)?,
+                at: r.try_get(1)?,
+                detail: r.try_get(2)?,
+            })
+        })
+        .collect()
+}
+
+async fn message_attempts(conn: &mut Conn, id: Uuid) -> Result<Vec<AttemptView>> {
+    let rows = sqlx::query(
+        "SELECT attempt, channel, started_at, duration_ms, outcome, http_status, detail
+         FROM message_attempts WHERE message_id = $1 ORDER BY id",
+    )
+    .bind(id)
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(AttemptView {
+                attempt: r.try_get(0)?,
+                channel: r.try_get(1)?,
+                started_at: r.try_get(2)?,
+                duration_ms: r.try_get(3)?,
+                outcome: r.try_get(4)?,
+                http_status: r.try_get(5)?,
+                detail: r.try_get(6)?,
+            })
+        })
+        .collect()
+}
+
+/// Messages by state.
+pub(super) async fn message_counts(conn: &mut Conn) -> Result<MessageCounts> {
+    let rows = sqlx::query("SELECT state, COUNT(*) FROM outbox GROUP BY state")
+        .fetch_all(&mut *conn)
+        .await?;
+    let mut counts = MessageCounts::default();
+    for row in rows {
+        let (state, n): (String, i64) = (row.try_get(0)?, row.try_get(1)?);
+        let slot = match state.as_str() {
+            "pending" => &mut counts.pending,
+            "sending" => &mut counts.sending,
+            "sent" => &mut counts.sent,
+            "delivered" => &mut counts.delivered,
+            "read" => &mut counts.read,
+            "failed" => &mut counts.failed,
+            "revoked" => &mut counts.revoked,
+            _ => continue,
+        };
+        *slot = n;
+    }
+    Ok(counts)
+}
+
+/// What a customer sent, for one customer, oldest first.
+pub(super) async fn list_inbound(conn: &mut Conn, customer_id: i64) -> Result<Vec<InboundView>> {
+    let rows = sqlx::query(
+        "SELECT id, channel, provider_message_id, customer_id, kind, body, sent_at
+         FROM inbound_messages WHERE customer_id = $1 ORDER BY id",
+    )
+    .bind(customer_id)
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(InboundView {
+                id: r.try_get(0)?,
+                channel: r.try_get(1)?,
+                provider_message_id: r.try_get(2)?,
+                customer_id: r.try_get(3)?,
+                kind: r.try_get(4)?,
+                body: r.try_get(5)?,
+                sent_at: r.try_get(6)?,
+            })
+        })
+        .collect()
+}
+
+/// A stored template override, if one exists for exactly this key and locale.
+pub(super) async fn get_template(
+    conn: &mut Conn,
+    key: &str,
+    locale: &str,
+) -> Result<Option<String>> {
+    let row = sqlx::query("SELECT body FROM templates WHERE key = $1 AND locale = $2")
+        .bind(key)
+        .bind(locale)
+        .fetch_optional(&mut *conn)
+        .await?;
+    Ok(row.map(|r| r.try_get(0)).transpose()?)
+}
+
+/// Every stored override: key, locale, body.
+pub(super) async fn list_templates(conn: &mut Conn) -> Result<Vec<(String, String, String)>> {
+    let rows = sqlx::query("SELECT key, locale, body FROM templates ORDER BY key, locale")
+        .fetch_all(&mut *conn)
+        .await?;
+    rows.iter()
+        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?)))
+        .collect()
+}
+
+pub(super) async fn put_template(
+    conn: &mut Conn,
+    key: &str,
+    locale: &str,
+    body: &str,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO templates (key, locale, body, updated_at) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (key, locale) DO UPDATE SET body = excluded.body,
+            updated_at = excluded.updated_at",
+    )
+    .bind(key)
+    .bind(locale)
+    .bind(body)
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
