@@ -120,6 +120,37 @@ pub struct Delivery {
     pub received_at: DateTime<Utc>,
 }
 
+/// The first copy of each delivery id in a batch, in order; later copies are
+/// duplicates of it.
+pub(crate) fn first_copies(deliveries: &[Delivery]) -> Vec<&Delivery> {
+    let mut seen = std::collections::HashSet::with_capacity(deliveries.len());
+    deliveries
+        .iter()
+        .filter(|d| seen.insert((d.source.as_str(), d.delivery_id.as_str())))
+        .collect()
+}
+
+/// Whether each delivery of a batch was new, given those that were stored: a stored
+/// delivery is new once, at its first copy.
+pub(crate) fn acceptance<'a>(
+    deliveries: &'a [Delivery],
+    stored: impl Iterator<Item = &'a Delivery>,
+) -> Vec<Accepted> {
+    let mut fresh: std::collections::HashSet<(&str, &str)> = stored
+        .map(|d| (d.source.as_str(), d.delivery_id.as_str()))
+        .collect();
+    deliveries
+        .iter()
+        .map(|d| {
+            if fresh.remove(&(d.source.as_str(), d.delivery_id.as_str())) {
+                Accepted::New
+            } else {
+                Accepted::Duplicate
+            }
+        })
+        .collect()
+}
+
 /// Whether a delivery was new.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Accepted {

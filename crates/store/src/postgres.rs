@@ -50,13 +50,16 @@ impl Backend {
         Ok(self.write.begin().await?)
     }
 
+    /// Stores deliveries with one statement: the inbox rows, then the bodies of those
+    /// that were new, joined back by key.
     pub(crate) async fn accept_deliveries(&self, deliveries: &[Delivery]) -> Result<Vec<Accepted>> {
-        let mut sources = Vec::with_capacity(deliveries.len());
-        let mut ids = Vec::with_capacity(deliveries.len());
-        let mut topics = Vec::with_capacity(deliveries.len());
-        let mut bodies = Vec::with_capacity(deliveries.len());
-        let mut times = Vec::with_capacity(deliveries.len());
-        for d in deliveries {
+        let firsts = crate::models::first_copies(deliveries);
+        let mut sources = Vec::with_capacity(firsts.len());
+        let mut ids = Vec::with_capacity(firsts.len());
+        let mut topics = Vec::with_capacity(firsts.len());
+        let mut bodies = Vec::with_capacity(firsts.len());
+        let mut times = Vec::with_capacity(firsts.len());
+        for d in &firsts {
             sources.push(d.source.as_str());
             ids.push(d.delivery_id.as_str());
             topics.push(d.topic.as_str());
@@ -64,11 +67,19 @@ impl Backend {
             times.push(d.received_at);
         }
         let inserted = sqlx::query(
-            "INSERT INTO inbox (source, delivery_id, topic, body, received_at)
-             SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::bytea[],
-                $5::timestamptz[])
-             ON CONFLICT (source, delivery_id) DO NOTHING
-             RETURNING source, delivery_id",
+            "WITH input AS (
+                SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::bytea[],
+                    $5::timestamptz[]) AS t (source, delivery_id, topic, body, received_at)
+             ), stored AS (
+                INSERT INTO inbox (source, delivery_id, topic, received_at)
+                SELECT source, delivery_id, topic, received_at FROM input
+                ON CONFLICT (source, delivery_id) DO NOTHING
+                RETURNING id, source, delivery_id
+             ), stored_bodies AS (
+                INSERT INTO inbox_bodies (inbox_id, body)
+                SELECT stored.id, input.body FROM stored JOIN input USING (source, delivery_id)
+             )
+             SELECT source, delivery_id FROM stored",
         )
         .bind(&sources)
         .bind(&ids)
@@ -78,22 +89,14 @@ impl Backend {
         .fetch_all(&self.write)
         .await?;
 
-        // A delivery is new if this statement inserted it, once: a second copy of the
-        // same id in one batch is a duplicate of the first.
-        let mut fresh: std::collections::HashSet<(String, String)> = inserted
+        let stored: std::collections::HashSet<(String, String)> = inserted
             .iter()
             .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
             .collect::<std::result::Result<_, sqlx::Error>>()?;
-        Ok(deliveries
+        let new = firsts
             .iter()
-            .map(|d| {
-                let key = (d.source.clone(), d.delivery_id.clone());
-                if fresh.remove(&key) {
-                    Accepted::New
-                } else {
-                    Accepted::Duplicate
-                }
-            })
-            .collect())
+            .copied()
+            .filter(|d| stored.contains(&(d.source.clone(), d.delivery_id.clone())));
+        Ok(crate::models::acceptance(deliveries, new))
     }
 }

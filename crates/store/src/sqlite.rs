@@ -8,7 +8,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use std::collections::HashSet;
+use std::collections::HashMap;
 
 use sqlx::{Pool, Row, Sqlite, Transaction};
 
@@ -76,11 +76,13 @@ impl Backend {
     }
 
     /// Stores deliveries with multi-row inserts (one statement per chunk is several
-    /// times faster than one per row) in one commit.
+    /// times faster than one per row) in one commit: inbox rows first, then the bodies
+    /// of those that were new.
     pub(crate) async fn accept_deliveries(&self, deliveries: &[Delivery]) -> Result<Vec<Accepted>> {
+        let firsts = crate::models::first_copies(deliveries);
         let mut tx = self.begin_write().await?;
-        let mut inserted = HashSet::new();
-        for chunk in deliveries.chunks(INSERT_CHUNK) {
+        let mut fresh = Vec::with_capacity(firsts.len());
+        for chunk in firsts.chunks(INSERT_CHUNK) {
             let sql = multi_row_insert(chunk.len());
             let mut query = sqlx::query(&sql);
             for d in chunk {
@@ -88,28 +90,36 @@ impl Backend {
                     .bind(&d.source)
                     .bind(&d.delivery_id)
                     .bind(&d.topic)
-                    .bind(&d.body)
                     .bind(d.received_at);
             }
+            // SQLite returns the inserted rows in no promised order: match them by key.
+            let by_key: HashMap<(&str, &str), &Delivery> = chunk
+                .iter()
+                .map(|d| ((d.source.as_str(), d.delivery_id.as_str()), *d))
+                .collect();
             for row in query.fetch_all(&mut *tx).await? {
-                inserted.insert((row.try_get::<String, _>(0)?, row.try_get::<String, _>(1)?));
+                let key: (&str, &str) = (row.try_get(1)?, row.try_get(2)?);
+                if let Some(d) = by_key.get(&key) {
+                    fresh.push((row.try_get::<i64, _>(0)?, *d));
+                }
             }
         }
+        for chunk in fresh.chunks(INSERT_CHUNK) {
+            let sql = format!(
+                "INSERT INTO inbox_bodies (inbox_id, body) VALUES {}",
+                shared_placeholders(chunk.len(), 2)
+            );
+            let mut query = sqlx::query(&sql);
+            for (id, d) in chunk {
+                query = query.bind(id).bind(&d.body);
+            }
+            query.execute(&mut *tx).await?;
+        }
         tx.commit().await?;
-
-        // A delivery is new if it was inserted, once: a second copy of the same id in
-        // one batch is a duplicate of the first.
-        Ok(deliveries
-            .iter()
-            .map(|d| {
-                let key = (d.source.clone(), d.delivery_id.clone());
-                if inserted.remove(&key) {
-                    Accepted::New
-                } else {
-                    Accepted::Duplicate
-                }
-            })
-            .collect())
+        Ok(crate::models::acceptance(
+            deliveries,
+            fresh.iter().map(|(_, d)| *d),
+        ))
     }
 }
 
@@ -171,26 +181,17 @@ async fn checkpoint(pool: &Pool<Db>, mode: &str) -> std::result::Result<i64, sql
     row.try_get(1)
 }
 
-/// Rows per insert statement: 5 parameters each, well under SQLite's 32,766.
+/// Rows per insert statement: 4 parameters each, well under SQLite's 32,766.
 const INSERT_CHUNK: usize = 500;
 
 fn multi_row_insert(rows: usize) -> String {
-    let values: Vec<String> = (0..rows)
-        .map(|i| {
-            let n = i * 5;
-            format!(
-                "(${}, ${}, ${}, ${}, ${})",
-                n + 1,
-                n + 2,
-                n + 3,
-                n + 4,
-                n + 5
-            )
-        })
-        .collect();
     format!(
-        "INSERT INTO inbox (source, delivery_id, topic, body, received_at) VALUES {}
-         ON CONFLICT (source, delivery_id) DO NOTHING RETURNING source, delivery_id",
-        values.join(", ")
+        "INSERT INTO inbox (source, delivery_id, topic, received_at) VALUES {}
+         ON CONFLICT (source, delivery_id) DO NOTHING RETURNING id, source, delivery_id",
+        shared_placeholders(rows, 4)
     )
+}
+
+fn shared_placeholders(rows: usize, columns: usize) -> String {
+    shared::placeholders(rows, columns)
 }

@@ -16,6 +16,7 @@ on_both_backends!(
     a_woocommerce_order_is_confirmed_and_its_ping_ignored,
     an_easypost_tracker_updates_the_shipment_with_that_tracking_code,
     a_shopify_customer_is_stored_with_consent,
+    copies_of_a_delivery_in_one_commit_are_stored_once_with_their_body,
 );
 
 async fn a_shopify_order_gives_its_timeline_and_a_confirmation(backend: Backend) {
@@ -348,4 +349,39 @@ async fn a_shopify_customer_is_stored_with_consent(backend: Backend) {
     assert_eq!(customer.external_id.as_deref(), Some("207119551"));
     assert_eq!(customer.first_name.as_deref(), Some("Bob"));
     assert_eq!(customer.order_ids, [order.id]);
+}
+
+async fn copies_of_a_delivery_in_one_commit_are_stored_once_with_their_body(backend: Backend) {
+    // Arrange: a batch as the writer commits it when a platform retries at once.
+    let app = TestApp::spawn(backend).await;
+    let order = serde_json::to_vec(&inner_fixture("shopify-order.json")).unwrap();
+    let delivery = |id: &str, body: &[u8]| store::Delivery {
+        source: "shopify".into(),
+        delivery_id: id.into(),
+        topic: "orders/create".into(),
+        body: body.to_vec(),
+        received_at: chrono::Utc::now(),
+    };
+    let batch = [
+        delivery("wh-a", &order),
+        delivery("wh-a", b"a second copy, never stored"),
+        delivery("wh-b", b"{}"),
+    ];
+
+    // Act
+    let first = app.store.accept_deliveries(&batch).await.unwrap();
+    let again = app.store.accept_deliveries(&batch[..1]).await.unwrap();
+
+    // Assert: one row per id, and the stored body is the first copy's.
+    use store::Accepted::{Duplicate, New};
+    assert_eq!(first, [New, Duplicate, New]);
+    assert_eq!(again, [Duplicate]);
+    assert_eq!(app.drain().await, 2);
+    let counts = app.store.inbox_counts().await.unwrap();
+    assert_eq!(
+        (counts.done, counts.failed),
+        (1, 1),
+        "wh-b's body is not an order"
+    );
+    assert_eq!(app.order("shopify", "450789469").await.number, "#1001");
 }

@@ -44,7 +44,7 @@ const ROWS_PER_STATEMENT: usize = 500;
 
 /// `($1, $2), ($3, $4)` for 2 rows of 2 columns: one statement for many rows costs one
 /// round trip instead of one per row.
-fn placeholders(rows: usize, columns: usize) -> String {
+pub(crate) fn placeholders(rows: usize, columns: usize) -> String {
     let row = |r: usize| {
         let cells: Vec<String> = (1..=columns)
             .map(|c| format!("${}", r * columns + c))
