@@ -9,6 +9,7 @@ pub mod order;
 pub mod phone;
 pub mod rcs;
 pub mod status;
+pub mod template;
 
 pub use customer::{Channel, ConsentRecord, CustomerInput, Email, Locale, Purpose, TimeZone};
 pub use message::{

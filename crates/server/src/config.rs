@@ -27,6 +27,8 @@ pub struct Config {
     pub woocommerce: WebhookConfig,
     pub easypost: WebhookConfig,
     pub ingest: IngestConfig,
+    pub rbm: RbmSettings,
+    pub dispatch: DispatchConfig,
 }
 
 /// The shop's brand, shown on tracking pages.
@@ -68,6 +70,45 @@ pub struct IngestConfig {
     pub processor: bool,
 }
 
+/// Google's RCS Business Messaging: where to send, as which agent, and the webhook's
+/// client token. Sending is off until `agent_id` and `service_account_file` are set.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RbmSettings {
+    /// The RBM API's base URL: Google's global endpoint, a regional one
+    /// (`https://europe-rcsbusinessmessaging.googleapis.com`), or an emulator.
+    pub base_url: String,
+    /// Where service-account assertions are traded for access tokens.
+    pub token_url: String,
+    /// The agent Tidings sends as, from the Business Communications console.
+    pub agent_id: Option<String>,
+    /// The partner service account's JSON key file.
+    pub service_account_file: Option<std::path::PathBuf>,
+    /// The client token set with the webhook URL in the console; Google signs each
+    /// webhook delivery with it. The RBM webhook answers 401 while it is unset.
+    #[serde(serialize_with = "serialize_secret")]
+    pub client_token: Option<SecretString>,
+    /// Most messages sent to RBM per second from this node (a token bucket).
+    pub rate_per_second: u32,
+}
+
+/// How the dispatcher sends what the outbox holds.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default)]
+pub struct DispatchConfig {
+    /// Run the dispatcher in this process (it also needs a configured channel).
+    pub enabled: bool,
+    /// Most messages claimed at once.
+    pub batch: i64,
+    /// Most provider calls in flight at once.
+    pub max_in_flight: usize,
+    /// Seconds a claimed message stays with this node; past it another node may send
+    /// it (the provider drops the second copy by its message id).
+    pub lease_secs: u64,
+    /// Attempts before a message that keeps failing for passing reasons is given up.
+    pub max_attempts: i64,
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
@@ -88,6 +129,33 @@ impl Default for Config {
             woocommerce: WebhookConfig::default(),
             easypost: WebhookConfig::default(),
             ingest: IngestConfig::default(),
+            rbm: RbmSettings::default(),
+            dispatch: DispatchConfig::default(),
+        }
+    }
+}
+
+impl Default for RbmSettings {
+    fn default() -> Self {
+        RbmSettings {
+            base_url: channels::rbm::DEFAULT_BASE_URL.into(),
+            token_url: channels::rbm::DEFAULT_TOKEN_URL.into(),
+            agent_id: None,
+            service_account_file: None,
+            client_token: None,
+            rate_per_second: 100,
+        }
+    }
+}
+
+impl Default for DispatchConfig {
+    fn default() -> Self {
+        DispatchConfig {
+            enabled: true,
+            batch: 256,
+            max_in_flight: 64,
+            lease_secs: 60,
+            max_attempts: 10,
         }
     }
 }
@@ -159,6 +227,11 @@ impl Config {
             ("ingest.batch_max", ingest.batch_max as i64),
             ("ingest.queue_capacity", ingest.queue_capacity as i64),
             ("ingest.process_batch", ingest.process_batch),
+            ("rbm.rate_per_second", i64::from(self.rbm.rate_per_second)),
+            ("dispatch.batch", self.dispatch.batch),
+            ("dispatch.max_in_flight", self.dispatch.max_in_flight as i64),
+            ("dispatch.lease_secs", self.dispatch.lease_secs as i64),
+            ("dispatch.max_attempts", self.dispatch.max_attempts),
         ] {
             if value < 1 {
                 return Err(format!("{key}: must be at least 1, got {value}"));
@@ -226,6 +299,36 @@ process_batch = 16
 # Process stored deliveries in this process. With several nodes on PostgreSQL, any
 # number of them may process; switch it off on nodes that should only accept.
 processor = true
+
+[rbm]
+# Google's RCS Business Messaging. Sending over RCS starts once agent_id and
+# service_account_file are set.
+# The API endpoint; a regional one keeps traffic in a region, and an emulator's
+# http:// URL works too.
+base_url = "https://rcsbusinessmessaging.googleapis.com"
+# Where the service account's signed assertion is traded for an access token.
+token_url = "https://oauth2.googleapis.com/token"
+# The agent's id, from the Business Communications console.
+# agent_id = "shop-agent@rbm.goog"
+# The partner service account's JSON key.
+# service_account_file = "/etc/tidings/rbm-service-account.json"
+# The client token entered beside the webhook URL (https://<public_url>/webhooks/rbm);
+# Google signs deliveries with it.
+# client_token = "..."
+# Most messages sent per second from this node.
+rate_per_second = 100
+
+[dispatch]
+# Send queued messages from this process.
+enabled = true
+# Most messages claimed from the queue at once.
+batch = 256
+# Most provider calls in flight at once.
+max_in_flight = 64
+# Seconds a claimed message stays with this node before another may send it.
+lease_secs = 60
+# Attempts before a message that keeps failing for passing reasons is given up.
+max_attempts = 10
 "##;
 
 #[cfg(test)]

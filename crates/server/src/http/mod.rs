@@ -3,6 +3,7 @@
 pub mod api;
 pub mod error;
 pub mod health;
+pub mod rbm;
 pub mod tracking;
 pub mod webhooks;
 
@@ -50,6 +51,7 @@ pub fn router(state: AppState) -> Router {
         .route("/webhooks/shopify", post(webhooks::shopify))
         .route("/webhooks/woocommerce", post(webhooks::woocommerce))
         .route("/webhooks/easypost", post(webhooks::easypost))
+        .route("/webhooks/rbm", post(rbm::webhook))
         .route("/t/{token}", get(tracking::page))
         .fallback(not_found)
         .layer(middleware::from_fn(request_span))

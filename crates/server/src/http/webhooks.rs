@@ -118,7 +118,7 @@ fn record_ids(topic: &str, delivery_id: &str) {
     span.record("delivery_id", delivery_id);
 }
 
-async fn accept(
+pub(super) async fn accept(
     state: &AppState,
     source: &str,
     delivery_id: String,
@@ -139,7 +139,7 @@ async fn accept(
     Ok(Json(json!({ "status": status })))
 }
 
-fn header_str(headers: &HeaderMap, name: &str) -> Option<String> {
+pub(super) fn header_str(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
         .get(name)
         .and_then(|v| v.to_str().ok())
