@@ -32,8 +32,24 @@ struct Cli {
 enum Cmd {
     /// Serve the API, webhooks and tracking pages, and process what arrives.
     Serve,
-    /// Serve with a seeded sample store, to look around.
+    /// Serve with a seeded sample store, the RBM emulator and simulated phones.
     Demo,
+    /// Run the RBM emulator alone: Google's RBM API, simulated phones and their pages.
+    Emulator {
+        /// Address to serve on.
+        #[arg(long, default_value = "127.0.0.1:8090")]
+        listen: String,
+        /// The emulator's setup (agent, webhook, service accounts, phones) as TOML or
+        /// JSON; without one it trusts the demo's service account and has no phones.
+        #[arg(long)]
+        setup: Option<PathBuf>,
+        /// Where phones post their events and replies (overrides the setup's).
+        #[arg(long)]
+        webhook: Option<String>,
+        /// Add an RCS phone with this E.164 number; repeat for more.
+        #[arg(long = "phone")]
+        phones: Vec<String>,
+    },
     /// Apply database migrations and exit.
     Migrate,
     /// Print a commented configuration file with every default.
@@ -102,6 +118,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         match cli.command {
             Cmd::Serve => serve(config).await,
             Cmd::Demo => crate::demo::run(config).await,
+            Cmd::Emulator {
+                listen,
+                setup,
+                webhook,
+                phones,
+            } => crate::demo::run_emulator(&listen, setup.as_deref(), webhook, phones).await,
             Cmd::Migrate => {
                 Store::open(&config.database_url).await?;
                 println!(

@@ -42,6 +42,10 @@ pub struct ShopConfig {
     pub brand_color: String,
     /// Where customers write when something is wrong.
     pub support_email: Option<String>,
+    /// A help page that "Contact us" opens in messages when no phone is set.
+    pub support_url: Option<String>,
+    /// A number "Contact us" dials: digits and `+ * #`.
+    pub support_phone: Option<String>,
     /// Language of pages and messages when the customer's is unknown.
     pub default_locale: String,
 }
@@ -167,6 +171,8 @@ impl Default for ShopConfig {
             logo_url: None,
             brand_color: "#1a73e8".into(),
             support_email: None,
+            support_url: None,
+            support_phone: None,
             default_locale: "en".into(),
         }
     }
@@ -274,6 +280,9 @@ name = "Tidings Shop"
 # logo_url = "https://shop.example/logo.png"
 brand_color = "#1a73e8"
 # support_email = "help@shop.example"
+# "Contact us" in messages dials this number, else opens this page.
+# support_phone = "+16135550100"
+# support_url = "https://shop.example/help"
 # Language used when a customer's own is unknown.
 default_locale = "en"
 

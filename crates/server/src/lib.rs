@@ -6,11 +6,13 @@
 pub mod cli;
 pub mod config;
 pub mod demo;
+pub mod dispatch;
 pub mod http;
 pub mod import;
 pub mod ingest;
 pub mod startup;
 pub mod telemetry;
+pub mod templates;
 
 pub use config::Config;
 pub use startup::Application;

@@ -5,11 +5,13 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use tokio::net::TcpListener;
-use tokio::sync::watch;
+use tokio::sync::{watch, Notify};
 
 use crate::config::Config;
+use crate::dispatch::{Dispatcher, Provider};
 use crate::http::{self, AppState};
 use crate::ingest::{self, ParseContext};
+use crate::templates::SharedTemplates;
 use store::Store;
 
 /// A built application, bound to its port but not yet serving.
@@ -18,6 +20,7 @@ pub struct Application {
     state: AppState,
     writer: tokio::task::JoinHandle<()>,
     processor: Option<tokio::task::JoinHandle<()>>,
+    dispatcher: Option<tokio::task::JoinHandle<()>>,
     stop_processor: watch::Sender<bool>,
 }
 
@@ -55,6 +58,7 @@ impl Application {
             activity.clone(),
         );
         let (stop_processor, stop) = watch::channel(false);
+        let processed = Arc::new(Notify::new());
         let ctx = ParseContext::full(&config.default_region);
         let processor = config.ingest.processor.then(|| {
             ingest::spawn_processor(
@@ -62,19 +66,28 @@ impl Application {
                 ctx,
                 config.ingest.process_batch,
                 activity,
-                stop,
+                processed.clone(),
+                stop.clone(),
             )
         });
+
+        let templates = SharedTemplates::load(&store, &config.shop.default_locale)
+            .await
+            .context("loading the saved message templates")?;
+        let config = Arc::new(config);
+        let dispatcher = start_dispatcher(&store, &templates, &config, processed, stop)?;
         let state = AppState {
             store,
-            config: Arc::new(config),
+            config,
             ingest,
+            templates,
         };
         Ok(Application {
             listener,
             state,
             writer,
             processor,
+            dispatcher,
             stop_processor,
         })
     }
@@ -102,6 +115,7 @@ impl Application {
             state,
             writer,
             processor,
+            dispatcher,
             stop_processor,
         } = self;
         let addr = listener.local_addr()?;
@@ -120,9 +134,34 @@ impl Application {
                 .await
                 .context("waiting for the ingest processor")?;
         }
+        if let Some(dispatcher) = dispatcher {
+            dispatcher.await.context("waiting for the dispatcher")?;
+        }
         tracing::info!("tidings stopped");
         Ok(())
     }
+}
+
+/// Starts the dispatcher when it is enabled and a provider is configured.
+fn start_dispatcher(
+    store: &Store,
+    templates: &SharedTemplates,
+    config: &Arc<Config>,
+    wake: Arc<Notify>,
+    stop: watch::Receiver<bool>,
+) -> anyhow::Result<Option<tokio::task::JoinHandle<()>>> {
+    if !config.dispatch.enabled {
+        return Ok(None);
+    }
+    let Some(provider) = Provider::rbm_from_settings(&config.rbm)? else {
+        tracing::info!(
+            "no RCS provider is configured (rbm.agent_id, rbm.service_account_file): \
+             messages wait in the outbox"
+        );
+        return Ok(None);
+    };
+    let dispatcher = Dispatcher::new(store.clone(), templates.clone(), provider, config.clone());
+    Ok(Some(dispatcher.spawn(wake, stop)))
 }
 
 /// Completes on ctrl-c or SIGTERM.

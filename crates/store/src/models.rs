@@ -222,6 +222,8 @@ pub struct MessageCustomer {
     pub phone: Option<String>,
     pub email: Option<String>,
     pub locale: Option<String>,
+    /// IANA zone the customer's dates are written in.
+    pub time_zone: Option<String>,
 }
 
 /// The shipment a message is about, when it concerns one.

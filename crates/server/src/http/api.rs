@@ -72,6 +72,18 @@ impl FromRequestParts<AppState> for Caller {
 }
 
 impl Caller {
+    /// Only admin keys may change how Tidings speaks to customers.
+    pub(super) fn require_admin(&self) -> ApiResult<()> {
+        if self.0.scope == Scope::Admin.as_str() {
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden(format!(
+                "a key with scope {} cannot change templates; use an admin key",
+                self.0.scope
+            )))
+        }
+    }
+
     fn require_write(&self) -> ApiResult<()> {
         if Scope::allows_writes(&self.0.scope) {
             Ok(())
@@ -92,7 +104,7 @@ pub struct OrderResponse {
     pub tracking_url: String,
 }
 
-fn parse_json<T: DeserializeOwned>(body: &[u8]) -> ApiResult<T> {
+pub(super) fn parse_json<T: DeserializeOwned>(body: &[u8]) -> ApiResult<T> {
     // PostgreSQL text cannot hold NUL; refuse it here rather than fail in the database.
     if body.windows(6).any(|w| w.eq_ignore_ascii_case(b"\\u0000")) {
         let message = "text fields must not contain NUL (\\u0000) characters".to_string();

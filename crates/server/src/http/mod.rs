@@ -4,6 +4,7 @@ pub mod api;
 pub mod error;
 pub mod health;
 pub mod rbm;
+pub mod templates;
 pub mod tracking;
 pub mod webhooks;
 
@@ -19,6 +20,7 @@ use tracing::Instrument;
 
 use crate::config::Config;
 use crate::ingest::{Ingest, ParseContext};
+use crate::templates::SharedTemplates;
 
 /// What every handler can reach.
 #[derive(Clone)]
@@ -26,6 +28,7 @@ pub struct AppState {
     pub store: Store,
     pub config: Arc<Config>,
     pub ingest: Ingest,
+    pub templates: SharedTemplates,
 }
 
 impl AppState {
@@ -48,6 +51,12 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/orders/{id}/shipments", post(api::add_shipment))
         .route("/api/v1/orders/{id}/events", post(api::add_event))
         .route("/api/v1/customers/{id}", get(api::get_customer))
+        .route("/api/v1/templates", get(templates::list))
+        .route(
+            "/api/v1/templates/{key}/{locale}",
+            get(templates::get).put(templates::put),
+        )
+        .route("/api/v1/templates/{key}/preview", post(templates::preview))
         .route("/webhooks/shopify", post(webhooks::shopify))
         .route("/webhooks/woocommerce", post(webhooks::woocommerce))
         .route("/webhooks/easypost", post(webhooks::easypost))

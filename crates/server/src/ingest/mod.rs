@@ -211,6 +211,7 @@ pub fn spawn_processor(
     ctx: ParseContext,
     batch: i64,
     activity: Arc<Activity>,
+    processed: Arc<Notify>,
     mut stop: watch::Receiver<bool>,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
@@ -228,6 +229,9 @@ pub fn spawn_processor(
                 }
             };
             if handled > 0 {
+                // Processing may have queued messages: the dispatcher sends them now
+                // rather than at its next poll.
+                processed.notify_one();
                 // While webhooks are arriving, acknowledging them comes first: on a small
                 // machine processing would otherwise take the CPU and the write lock that
                 // acceptance needs. What waits is processed as soon as the burst ends.

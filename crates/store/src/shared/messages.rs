@@ -55,7 +55,8 @@ pub(super) async fn load_due(conn: &mut Conn, ids: &[Uuid]) -> Result<Vec<DueMes
                 o.id, o.number, o.currency, o.total_minor, o.placed_at, o.status,
                 o.status_detail, o.tracking_token, o.shipping_address,
                 c.id, c.first_name, c.last_name, c.phone, c.email, c.locale,
-                s.id, s.carrier, s.tracking_number, s.tracking_url, s.estimated_delivery
+                s.id, s.carrier, s.tracking_number, s.tracking_url, s.estimated_delivery,
+                c.time_zone
              FROM outbox m JOIN orders o ON o.id = m.order_id
              LEFT JOIN customers c ON c.id = m.customer_id
              LEFT JOIN shipments s ON s.id = m.shipment_id
@@ -97,6 +98,7 @@ fn due_from_row(r: &<Db as sqlx::Database>::Row) -> Result<DueMessage> {
             phone: r.try_get(17)?,
             email: r.try_get(18)?,
             locale: r.try_get(19)?,
+            time_zone: r.try_get(25)?,
         }),
     };
     let shipment = match r.try_get::<Option<i64>, _>(20)? {

@@ -1,8 +1,6 @@
-//! `tidings demo`: a sample store to look around in, without any account anywhere.
-//!
-//! The demo serves on the configured address with its own SQLite file (unless a database
-//! URL is given), seeds a handful of orders at every stage of delivery, and prints their
-//! tracking pages, an API key and the webhook secrets it set.
+//! The demo's sample orders: six at every stage of delivery, written as history (no
+//! messages for what happened before the demo started), and the customers whose phones
+//! the emulator simulates.
 
 use chrono::{Duration, Utc};
 use domain::{
@@ -11,61 +9,10 @@ use domain::{
 };
 use store::{ApplyOptions, Store};
 
-use crate::config::Config;
-use crate::http::api::Scope;
-
-const DEMO_SOURCE: &str = "demo";
-const DEMO_SHOPIFY_SECRET: &str = "demo-shopify-secret";
-
-/// Seeds the sample store and serves until stopped.
-///
-/// # Errors
-/// When the application cannot start or the seed cannot be written.
-pub async fn run(mut config: Config) -> anyhow::Result<()> {
-    if config.database_url == Config::default().database_url {
-        config.database_url = "sqlite://./tidings-data/demo.db".into();
-    }
-    if config.shop.name == crate::config::ShopConfig::default().name {
-        config.shop.name = "Tidings Demo Shop".into();
-    }
-    if config.shopify.webhook_secret.is_none() {
-        config.shopify.webhook_secret = Some(DEMO_SHOPIFY_SECRET.to_string().into());
-    }
-    let app = crate::Application::build(config.clone()).await?;
-    let store = app.store().clone();
-    seed(&store).await?;
-    let public = format!("http://127.0.0.1:{}", app.port());
-    print_welcome(&store, &public).await?;
-    app.run_until_stopped(crate::startup::shutdown_signal())
-        .await
-}
-
-async fn print_welcome(store: &Store, base: &str) -> anyhow::Result<()> {
-    let key = crate::cli::create_api_key(store, "demo", Scope::Ingest).await?;
-    println!("\nTidings demo is running on {base}\n\nTracking pages:");
-    for n in 1..=SAMPLES.len() {
-        let order = OrderRef {
-            source: Source::named(DEMO_SOURCE),
-            external_id: format!("D-{n}"),
-        };
-        if let Some(id) = store.order_id_by_ref(&order).await? {
-            let view = store.get_order(id).await?;
-            let status = view.status.label();
-            println!(
-                "  {:<8} {:<20} {base}/t/{}",
-                view.number, status, view.tracking_token
-            );
-        }
-    }
-    println!("\nAPI key (scope ingest): {key}");
-    println!("  curl -H 'Authorization: Bearer {key}' {base}/api/v1/orders/1");
-    println!("Shopify webhook secret: {DEMO_SHOPIFY_SECRET} (POST {base}/webhooks/shopify)");
-    println!("\nPress ctrl-c to stop.\n");
-    Ok(())
-}
+pub(super) const DEMO_SOURCE: &str = "demo";
 
 /// (customer first name, product, statuses the parcel went through in order)
-const SAMPLES: [(&str, &str, &[Status]); 6] = [
+pub(super) const SAMPLES: [(&str, &str, &[Status]); 6] = [
     ("Ana", "Ceramic mug", &[]),
     ("Ben", "Trail running shoes", &[Status::InTransit]),
     (
@@ -87,7 +34,7 @@ const SAMPLES: [(&str, &str, &[Status]); 6] = [
 ];
 
 /// Writes the sample orders once; a second start finds them and writes nothing.
-async fn seed(store: &Store) -> anyhow::Result<()> {
+pub(super) async fn seed(store: &Store) -> anyhow::Result<()> {
     let first = OrderRef {
         source: Source::named(DEMO_SOURCE),
         external_id: "D-1".into(),
@@ -105,7 +52,7 @@ async fn seed(store: &Store) -> anyhow::Result<()> {
         }
     }
     let results = store
-        .apply_batch(&commands, &ApplyOptions::live(), None)
+        .apply_batch(&commands, &ApplyOptions::history(), None)
         .await?;
     for result in results {
         result?;
@@ -113,8 +60,21 @@ async fn seed(store: &Store) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Order `D-{n}` of sample customer `n` (from 1).
 fn sample_order(
     n: usize,
+    name: &str,
+    product: &str,
+    placed_at: chrono::DateTime<Utc>,
+) -> anyhow::Result<Command> {
+    customer_order(n, &format!("D-{n}"), 1000 + n, name, product, placed_at)
+}
+
+/// An order `external_id` numbered `number`, placed and confirmed by sample customer `n`.
+pub(super) fn customer_order(
+    n: usize,
+    external_id: &str,
+    number: usize,
     name: &str,
     product: &str,
     placed_at: chrono::DateTime<Utc>,
@@ -132,19 +92,16 @@ fn sample_order(
             "{}@example.com",
             name.to_lowercase()
         ))?),
-        phone: Some(
-            PhoneNumber::parse(&format!("+1 613 555 01{n:02}"), "US")
-                .or_else(|_| PhoneNumber::parse(&format!("+34 612 34 56 {n:02}"), "ES"))?,
-        ),
+        phone: Some(PhoneNumber::parse(&phone_of(n), "US")?),
         first_name: Some(name.into()),
         ..CustomerInput::default()
     };
     Ok(Command::UpsertOrder(Box::new(OrderInput {
         order: OrderRef {
             source: Source::named(DEMO_SOURCE),
-            external_id: format!("D-{n}"),
+            external_id: external_id.to_string(),
         },
-        number: format!("#{}", 1000 + n),
+        number: format!("#{number}"),
         customer,
         currency: Currency::parse("USD")?,
         total_minor: 2_495 * n as i64,
@@ -199,4 +156,9 @@ fn sample_shipment(n: usize, path: &[Status], placed_at: chrono::DateTime<Utc>) 
             events,
         },
     }
+}
+
+/// The phone number of the `n`th sample customer (from 1), in E.164.
+pub(super) fn phone_of(n: usize) -> String {
+    format!("+1613555{:04}", 100 + n)
 }

@@ -1,0 +1,89 @@
+//! What a template sees of a message: its order, customer and shipment, and the shop.
+
+use domain::money::{Currency, Money};
+use domain::template::{
+    CustomerContext, OrderContext, PickupContext, ShipmentContext, ShopContext, TemplateContext,
+};
+use store::DueMessage;
+
+use crate::config::Config;
+
+/// The shop as messages show it, from the settings.
+pub fn shop_context(config: &Config) -> ShopContext {
+    ShopContext {
+        name: config.shop.name.clone(),
+        support_url: config.shop.support_url.clone(),
+        support_phone: config.shop.support_phone.clone(),
+        support_email: config.shop.support_email.clone(),
+    }
+}
+
+/// The context one message's template renders against.
+///
+/// # Errors
+/// When the stored order's currency is not an ISO 4217 code (it was checked when the
+/// order came in, so this means the row was edited by hand).
+pub fn message_context(
+    message: &DueMessage,
+    shop: &ShopContext,
+    config: &Config,
+) -> Result<TemplateContext, String> {
+    let order = &message.order;
+    let currency = Currency::parse(&order.currency)
+        .map_err(|e| format!("order {} has an unusable currency: {e}", order.id))?;
+    let customer = message.customer.as_ref();
+    let shipment = message.shipment.as_ref();
+    Ok(TemplateContext {
+        locale: customer.and_then(|c| c.locale.clone()),
+        time_zone: customer.and_then(|c| c.time_zone.clone()),
+        shop: shop.clone(),
+        customer: CustomerContext {
+            first_name: customer.and_then(|c| c.first_name.clone()),
+        },
+        order: OrderContext {
+            id: order.id,
+            number: order.number.clone(),
+            total: Money {
+                minor: order.total_minor,
+                currency,
+            },
+            placed_at: order.placed_at,
+            status: order.status,
+            status_detail: order.status_detail.clone(),
+            tracking_url: config.tracking_url(&order.tracking_token),
+        },
+        shipment: ShipmentContext {
+            carrier: shipment.and_then(|s| s.carrier.clone()),
+            tracking_number: shipment.and_then(|s| s.tracking_number.clone()),
+            tracking_url: shipment.and_then(|s| s.tracking_url.clone()),
+            eta: shipment.and_then(|s| s.estimated_delivery),
+        },
+        pickup: pickup(message),
+    })
+}
+
+/// Where to collect a parcel: the shipping address, which a store sets to the pickup
+/// point for "collect in store" and locker deliveries.
+fn pickup(message: &DueMessage) -> PickupContext {
+    let Some(address) = &message.order.shipping_address else {
+        return PickupContext::default();
+    };
+    let town = [&address.postal_code, &address.city]
+        .into_iter()
+        .flatten()
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .join(" ");
+    let parts: Vec<&str> = [&address.line1, &address.line2]
+        .into_iter()
+        .flatten()
+        .map(String::as_str)
+        .chain([town.as_str()])
+        .chain(address.country.as_deref())
+        .filter(|p| !p.trim().is_empty())
+        .collect();
+    PickupContext {
+        name: None,
+        address: (!parts.is_empty()).then(|| parts.join(", ")),
+    }
+}

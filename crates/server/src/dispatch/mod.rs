@@ -1,0 +1,270 @@
+//! The dispatcher: sends what the outbox holds.
+//!
+//! It claims due messages in batches (a lease per message, so a node that dies does
+//! not strand them; on PostgreSQL nodes claim disjoint rows), renders each one's
+//! template for its customer, sends it under the provider's rate limit with a bounded
+//! number of calls in flight, and records every attempt and its answer in one commit
+//! per batch. Receipts (delivered, read) come back through the provider's webhook.
+
+pub mod context;
+pub mod provider;
+
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use channels::RetryPolicy;
+use chrono::{DateTime, TimeDelta, Utc};
+use domain::template::ShopContext;
+use domain::PhoneNumber;
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use store::{AttemptRecord, DueMessage, SendOutcome, Store};
+use tokio::sync::{watch, Notify, Semaphore};
+use tokio::task::JoinSet;
+
+use crate::config::Config;
+use crate::templates::SharedTemplates;
+pub use provider::{Failure, Provider};
+
+/// How long an idle dispatcher waits before looking for retries that came due; new
+/// messages wake it at once.
+const IDLE_POLL: Duration = Duration::from_millis(250);
+
+/// Attempts at recording a batch's outcomes before leaving its messages to their lease.
+const RECORD_ATTEMPTS: u32 = 5;
+
+/// Sends due messages through one provider.
+pub struct Dispatcher {
+    store: Store,
+    templates: SharedTemplates,
+    provider: Provider,
+    config: Arc<Config>,
+    shop: ShopContext,
+    limiter: DefaultDirectRateLimiter,
+    in_flight: Arc<Semaphore>,
+    retry: RetryPolicy,
+}
+
+/// One message's attempt, ready to record.
+type Recorded = (AttemptRecord, SendOutcome);
+
+impl Dispatcher {
+    pub fn new(
+        store: Store,
+        templates: SharedTemplates,
+        provider: Provider,
+        config: Arc<Config>,
+    ) -> Dispatcher {
+        let rate = NonZeroU32::new(config.rbm.rate_per_second).unwrap_or(NonZeroU32::MIN);
+        let retry = RetryPolicy {
+            base: Duration::from_secs(2),
+            cap: Duration::from_secs(15 * 60),
+            max_attempts: u32::try_from(config.dispatch.max_attempts).unwrap_or(u32::MAX),
+        };
+        Dispatcher {
+            store,
+            templates,
+            provider,
+            shop: context::shop_context(&config),
+            limiter: RateLimiter::direct(Quota::per_second(rate)),
+            in_flight: Arc::new(Semaphore::new(config.dispatch.max_in_flight)),
+            config,
+            retry,
+        }
+    }
+
+    /// Runs until `stop` turns true, then finishes the batch in hand: every call in
+    /// flight completes and is recorded.
+    pub fn spawn(
+        self,
+        wake: Arc<Notify>,
+        mut stop: watch::Receiver<bool>,
+    ) -> tokio::task::JoinHandle<()> {
+        let dispatcher = Arc::new(self);
+        tokio::spawn(async move {
+            while !*stop.borrow() {
+                match dispatcher.clone().run_once().await {
+                    Ok(sent) if sent > 0 => continue,
+                    Ok(_) => {}
+                    Err(error) => {
+                        tracing::error!(error.message = %error, "claiming due messages failed");
+                    }
+                }
+                tokio::select! {
+                    _ = wake.notified() => {}
+                    _ = tokio::time::sleep(IDLE_POLL) => {}
+                    _ = stop.changed() => {}
+                }
+            }
+            tracing::debug!("dispatcher stopped");
+        })
+    }
+
+    /// Claims one batch, sends it and records the outcomes; how many were claimed.
+    ///
+    /// # Errors
+    /// When the batch cannot be claimed.
+    pub async fn run_once(self: Arc<Self>) -> store::Result<usize> {
+        let now = Utc::now();
+        let lease = TimeDelta::seconds(self.config.dispatch.lease_secs as i64);
+        let due = self
+            .store
+            .claim_due_messages(self.config.dispatch.batch, now, now + lease)
+            .await?;
+        let claimed = due.len();
+        if claimed == 0 {
+            return Ok(0);
+        }
+
+        let outcomes = self.clone().send_all(due).await;
+        self.record(&outcomes).await;
+        Ok(claimed)
+    }
+
+    /// Sends every message of a batch, at most `max_in_flight` at once.
+    async fn send_all(self: Arc<Self>, due: Vec<DueMessage>) -> Vec<Recorded> {
+        let mut tasks = JoinSet::new();
+        for message in due {
+            // The semaphore is never closed, so acquiring only waits.
+            let Ok(permit) = self.in_flight.clone().acquire_owned().await else {
+                break;
+            };
+            let this = self.clone();
+            tasks.spawn(async move {
+                let _permit = permit;
+                this.send_one(message).await
+            });
+        }
+        let mut outcomes = Vec::with_capacity(tasks.len());
+        while let Some(done) = tasks.join_next().await {
+            match done {
+                Ok(outcome) => outcomes.push(outcome),
+                // The message stays claimed and is sent again when its lease runs out.
+                Err(error) => tracing::error!(error.message = %error, "a send task failed"),
+            }
+        }
+        outcomes
+    }
+
+    /// Records a batch's outcomes, trying again for a while when the database fails;
+    /// past that the messages are sent again once their leases run out, which the
+    /// provider's de-duplication by message id makes safe.
+    async fn record(&self, outcomes: &[Recorded]) {
+        for attempt in 1..=RECORD_ATTEMPTS {
+            match self.store.record_send_outcomes(outcomes, Utc::now()).await {
+                Ok(()) => return,
+                Err(error) => {
+                    tracing::warn!(attempt, error.message = %error, "recording send outcomes failed");
+                    tokio::time::sleep(Duration::from_millis(100 << attempt)).await;
+                }
+            }
+        }
+        tracing::error!(
+            messages = outcomes.len(),
+            "send outcomes could not be recorded; the messages will be sent again when \
+             their leases run out"
+        );
+    }
+
+    #[tracing::instrument(name = "send", skip_all, fields(message_id = %message.id))]
+    async fn send_one(&self, message: DueMessage) -> Recorded {
+        let started_at = Utc::now();
+        let clock = Instant::now();
+        let result = self.try_send(&message).await;
+        let duration_ms = clock.elapsed().as_millis() as i64;
+        self.settle(&message, started_at, duration_ms, result)
+    }
+
+    async fn try_send(&self, message: &DueMessage) -> Result<(), Failure> {
+        let phone = self.phone(message)?;
+        let rendered = self.render(message)?;
+
+        self.limiter.until_ready().await;
+        self.provider.send(&phone, message.id, &rendered).await
+    }
+
+    /// The customer's phone number, or why the message cannot go over RCS.
+    fn phone(&self, message: &DueMessage) -> Result<PhoneNumber, Failure> {
+        // TODO(delivery): without a phone, or unreachable over RCS, fall back to SMS and
+        // email once those channels exist; until then the message fails with the reason.
+        let text = message
+            .customer
+            .as_ref()
+            .and_then(|c| c.phone.as_deref())
+            .ok_or_else(|| Failure::permanent("error", "the customer has no phone number"))?;
+        PhoneNumber::parse(text, &self.config.default_region).map_err(|e| {
+            Failure::permanent(
+                "error",
+                format!("the customer's phone number is unusable: {e}"),
+            )
+        })
+    }
+
+    fn render(&self, message: &DueMessage) -> Result<domain::rcs::AgentMessage, Failure> {
+        let context = context::message_context(message, &self.shop, &self.config)
+            .map_err(|e| Failure::permanent("error", e))?;
+        let templates = self.templates.read();
+        templates
+            .render(&message.template_key, None, &context)
+            .map_err(|e| Failure::permanent("error", format!("template: {e}")))
+    }
+
+    /// Turns a send's result into the attempt and the message's next state.
+    fn settle(
+        &self,
+        message: &DueMessage,
+        started_at: DateTime<Utc>,
+        duration_ms: i64,
+        result: Result<(), Failure>,
+    ) -> Recorded {
+        let channel = self.provider.channel().to_string();
+        let attempt = |outcome: &str, http_status, detail| AttemptRecord {
+            message_id: message.id,
+            channel: channel.clone(),
+            started_at,
+            duration_ms,
+            outcome: outcome.to_string(),
+            http_status,
+            detail,
+        };
+        let failure = match result {
+            Ok(()) => {
+                let sent = SendOutcome::Sent {
+                    channel: channel.clone(),
+                };
+                return (attempt("sent", Some(200), None), sent);
+            }
+            Err(failure) => failure,
+        };
+        tracing::info!(outcome = failure.outcome, detail = %failure.detail, "message not sent");
+        let record = attempt(
+            failure.outcome,
+            failure.http_status,
+            Some(failure.detail.clone()),
+        );
+        (record, self.next_step(message, failure))
+    }
+
+    /// Retry later or give up: a passing failure is retried with backoff until the
+    /// message has used its attempts.
+    fn next_step(&self, message: &DueMessage, failure: Failure) -> SendOutcome {
+        let made = message.attempts + 1;
+        match failure.retry {
+            Some(retry_after) if made < self.config.dispatch.max_attempts => {
+                let retry = u32::try_from(message.attempts).unwrap_or(u32::MAX);
+                let wait = self.retry.delay(retry, retry_after);
+                let wait = TimeDelta::from_std(wait).unwrap_or(TimeDelta::MAX);
+                SendOutcome::Retry {
+                    at: Utc::now() + wait,
+                    error: failure.detail,
+                }
+            }
+            Some(_) => SendOutcome::Failed {
+                error: format!("gave up after {made} attempts: {}", failure.detail),
+            },
+            None => SendOutcome::Failed {
+                error: failure.detail,
+            },
+        }
+    }
+}

@@ -1,0 +1,126 @@
+//! The RCS providers the dispatcher sends through, and what their answers mean for a
+//! message.
+
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::Context;
+use channels::rbm::{RbmClient, RbmConfig, RbmError, ServiceAccountKey};
+use domain::rcs::AgentMessage;
+use domain::PhoneNumber;
+use uuid::Uuid;
+
+use crate::config::RbmSettings;
+
+/// Where RCS messages go.
+#[derive(Clone)]
+pub enum Provider {
+    /// Google's RBM API (or an emulator of it).
+    Rbm(RbmClient),
+}
+
+/// Why a send did not go through, sorted by what happens to the message.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Failure {
+    /// Whether a later attempt may succeed, and how long the provider asked to wait.
+    pub retry: Option<Option<Duration>>,
+    /// The attempt's outcome as recorded: `retry`, `rejected`, `unreachable` or `error`.
+    pub outcome: &'static str,
+    pub http_status: Option<i64>,
+    /// What went wrong, for operators; never personal data.
+    pub detail: String,
+}
+
+impl Failure {
+    /// A failure that sending again cannot fix.
+    pub fn permanent(outcome: &'static str, detail: impl Into<String>) -> Failure {
+        Failure {
+            retry: None,
+            outcome,
+            http_status: None,
+            detail: detail.into(),
+        }
+    }
+}
+
+impl Provider {
+    /// The RBM provider the settings describe, or `None` when sending over RBM is not
+    /// set up (no agent id or no service-account key).
+    ///
+    /// # Errors
+    /// When the key file cannot be read or the settings do not make a client.
+    pub fn rbm_from_settings(settings: &RbmSettings) -> anyhow::Result<Option<Provider>> {
+        let (Some(agent_id), Some(key_file)) = (&settings.agent_id, &settings.service_account_file)
+        else {
+            return Ok(None);
+        };
+        let key = read_key(key_file)?;
+        let mut config = RbmConfig::new(agent_id.clone(), key);
+        config.base_url = settings.base_url.clone();
+        config.token_url = settings.token_url.clone();
+        let client = RbmClient::new(config).context("setting up the RBM client (rbm.*)")?;
+        Ok(Some(Provider::Rbm(client)))
+    }
+
+    /// The channel messages sent through this provider are on.
+    pub fn channel(&self) -> &'static str {
+        match self {
+            Provider::Rbm(_) => "rcs",
+        }
+    }
+
+    /// Sends `message` to `phone` under Tidings' message id; safe to repeat with the
+    /// same id, as the provider drops a second copy.
+    ///
+    /// # Errors
+    /// A [`Failure`] saying whether to try again.
+    pub async fn send(
+        &self,
+        phone: &PhoneNumber,
+        id: Uuid,
+        message: &AgentMessage,
+    ) -> Result<(), Failure> {
+        match self {
+            Provider::Rbm(client) => client.send(phone, id, message).await.map_err(from_rbm),
+        }
+    }
+}
+
+fn read_key(path: &Path) -> anyhow::Result<ServiceAccountKey> {
+    ServiceAccountKey::from_file(path).with_context(|| {
+        format!(
+            "reading the RBM service-account key {} (rbm.service_account_file)",
+            path.display()
+        )
+    })
+}
+
+/// What an RBM error means for the message: 404 is "no RCS for this phone", 400 a dead
+/// letter with Google's reason, 429/5xx/timeouts a retry; credentials refused are
+/// retried too, so that messages wait while an operator fixes the key.
+fn from_rbm(error: RbmError) -> Failure {
+    let detail = error.to_string();
+    match error {
+        RbmError::NotReachable => Failure {
+            http_status: Some(404),
+            ..Failure::permanent("unreachable", detail)
+        },
+        RbmError::Rejected { code, .. } => Failure {
+            http_status: Some(i64::from(code)),
+            ..Failure::permanent("rejected", detail)
+        },
+        RbmError::Retryable { retry_after, .. } => Failure {
+            retry: Some(retry_after),
+            outcome: "retry",
+            http_status: None,
+            detail,
+        },
+        RbmError::Unauthorized { .. } | RbmError::Forbidden { .. } => Failure {
+            retry: Some(None),
+            outcome: "retry",
+            http_status: None,
+            detail,
+        },
+        _ => Failure::permanent("error", detail),
+    }
+}
