@@ -214,18 +214,7 @@ fn verify_assertion(
     }
     let claims_json = decode_part("claims", claims)?;
     let issuer = claims_json["iss"].as_str().unwrap_or_default();
-    let key = auth
-        .accounts
-        .iter()
-        .find(|(email, _)| email == issuer)
-        .map(|(_, key)| key)
-        .ok_or_else(|| {
-            OAuthError::grant(format!(
-                "the issuer {issuer:?} is not a service account this emulator trusts; \
-                 add its client_email and public key to serviceAccounts"
-            ))
-        })?;
-    verify_signature(key, header, claims, signature)?;
+    check_signature(auth, issuer, header, claims, signature)?;
     check_claims(auth, own_url, &claims_json, now)
 }
 
@@ -237,18 +226,44 @@ fn decode_part(name: &str, part: &str) -> Result<Value, OAuthError> {
         .map_err(|_| OAuthError::grant(format!("the JWT {name} is not a JSON object")))
 }
 
-fn verify_signature(
-    key: &VerifyingKey<Sha256>,
+/// Checks the JWT is signed by one of `issuer`'s keys.
+fn check_signature(
+    auth: &Authority,
+    issuer: &str,
     header: &str,
     claims: &str,
     signature: &str,
 ) -> Result<(), OAuthError> {
-    let invalid = || OAuthError::grant("Invalid JWT Signature.");
-    let bytes = URL_SAFE_NO_PAD.decode(signature).map_err(|_| invalid())?;
-    let signature = Signature::try_from(bytes.as_slice()).map_err(|_| invalid())?;
+    // An account may be listed once per key: Google keeps several keys of one account
+    // valid at a time so that they can be rotated, and takes a signature by any of them.
+    let mut keys = auth
+        .accounts
+        .iter()
+        .filter(|(email, _)| email == issuer)
+        .map(|(_, key)| key)
+        .peekable();
+    if keys.peek().is_none() {
+        return Err(OAuthError::grant(format!(
+            "the issuer {issuer:?} is not a service account this emulator trusts; add its \
+             client_email and public key to serviceAccounts"
+        )));
+    }
+    match keys.any(|key| signed_by(key, header, claims, signature)) {
+        true => Ok(()),
+        false => Err(OAuthError::grant("Invalid JWT Signature.")),
+    }
+}
+
+/// Whether `signature` is `key`'s RS256 signature of the JWT's first two parts.
+fn signed_by(key: &VerifyingKey<Sha256>, header: &str, claims: &str, signature: &str) -> bool {
+    let Ok(bytes) = URL_SAFE_NO_PAD.decode(signature) else {
+        return false;
+    };
+    let Ok(signature) = Signature::try_from(bytes.as_slice()) else {
+        return false;
+    };
     let signed = format!("{header}.{claims}");
-    key.verify(signed.as_bytes(), &signature)
-        .map_err(|_| invalid())
+    key.verify(signed.as_bytes(), &signature).is_ok()
 }
 
 fn check_claims(

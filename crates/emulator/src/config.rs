@@ -90,7 +90,8 @@ impl Default for EmulatorConfig {
 }
 
 /// A service account the token endpoint trusts: its address (the assertion's `iss`)
-/// and the public half of its key.
+/// and the public half of its key. List an account once per key to trust several, as
+/// while a key is rotated.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ServiceAccount {

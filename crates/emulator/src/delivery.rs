@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use crate::config::UserAction;
 use crate::error::{ApiError, ApiResult};
-use crate::phones::{AgentMessageRecord, MessageState, UserMessageRecord};
+use crate::phones::{AgentMessageRecord, MessageState, Phone, UserMessageRecord};
 use crate::state::{Shared, World};
 use crate::webhook::{enqueue, Notice};
 
@@ -100,15 +100,19 @@ fn deliver(shared: &Arc<Shared>, phone: &str, message_id: &str) {
 /// Marks a delivered message read and tells the agent; false when it was not in the
 /// delivered state.
 pub fn read(shared: &Shared, phone: &str, message_id: &str) -> bool {
-    let mut world = shared.world();
-    if !mark_read(&mut world, phone, message_id) {
+    read_in(shared, &mut shared.world(), phone, message_id)
+}
+
+/// [`read`] in a world already locked.
+fn read_in(shared: &Shared, world: &mut World, phone: &str, message_id: &str) -> bool {
+    if !mark_read(world, phone, message_id) {
         return false;
     }
     let notice = Notice::UserEvent {
         event_type: "READ",
         message_id: message_id.to_string(),
     };
-    enqueue(shared, &mut world, phone, notice);
+    enqueue(shared, world, phone, notice);
     true
 }
 
@@ -227,25 +231,29 @@ pub fn tap(
     about: Option<&str>,
     choice: &Choice,
 ) -> ApiResult<String> {
-    let (message_id, chip) = find_chip(shared, phone, about, choice)?;
-    read(shared, phone, &message_id);
+    // One lock for the whole tap: a tap that is refused (the phone is offline, the
+    // chip is not there) must not have marked the message read on the way.
+    let mut world = shared.world();
+    let (message_id, chip) = find_chip(&mut world, phone, about, choice)?;
+    read_in(shared, &mut world, phone, &message_id);
     let response = json!({
         "postbackData": chip.postback_data,
         "text": chip.text,
         "type": chip.kind,
     });
     let content = json!({ "suggestionResponse": response });
-    send_user_message(shared, phone, "SUGGESTION_RESPONSE", content)
+    record_user_message(shared, &mut world, phone, "SUGGESTION_RESPONSE", content)
 }
 
+/// The message and chip a tap picks, on a phone that can answer.
 fn find_chip(
-    shared: &Shared,
+    world: &mut World,
     phone: &str,
     about: Option<&str>,
     choice: &Choice,
 ) -> ApiResult<(String, Chip)> {
-    let mut world = shared.world();
     let device = world.phone_mut(phone).ok_or_else(unknown_phone)?;
+    check_can_send(device)?;
     let shown = |m: &&AgentMessageRecord| {
         matches!(m.state, MessageState::Delivered | MessageState::Read)
             && about.is_none_or(|id| m.message_id == id)
@@ -272,20 +280,22 @@ fn send_user_message(
     message_type: &'static str,
     content: Value,
 ) -> ApiResult<String> {
-    let message_id = format!("Mx{}", Uuid::new_v4().simple());
     let mut world = shared.world();
+    record_user_message(shared, &mut world, phone, message_type, content)
+}
+
+/// Adds a user message to the conversation and queues it for the agent.
+fn record_user_message(
+    shared: &Shared,
+    world: &mut World,
+    phone: &str,
+    message_type: &'static str,
+    content: Value,
+) -> ApiResult<String> {
+    let message_id = format!("Mx{}", Uuid::new_v4().simple());
     let seq = world.next_seq();
     let device = world.phone_mut(phone).ok_or_else(unknown_phone)?;
-    if !device.config.rcs {
-        return Err(ApiError::precondition(
-            "this phone has no RCS, so it cannot message the agent",
-        ));
-    }
-    if !device.online {
-        return Err(ApiError::precondition(
-            "this phone is offline; bring it online first",
-        ));
-    }
+    check_can_send(device)?;
     device.user_messages.push(UserMessageRecord {
         message_id: message_id.clone(),
         content: content.clone(),
@@ -302,8 +312,23 @@ fn send_user_message(
         message_type,
         content,
     };
-    enqueue(shared, &mut world, phone, notice);
+    enqueue(shared, world, phone, notice);
     Ok(message_id)
+}
+
+/// A 409 unless the phone can message the agent: it has RCS and is online.
+fn check_can_send(device: &Phone) -> ApiResult<()> {
+    if !device.config.rcs {
+        return Err(ApiError::precondition(
+            "this phone has no RCS, so it cannot message the agent",
+        ));
+    }
+    if !device.online {
+        return Err(ApiError::precondition(
+            "this phone is offline; bring it online first",
+        ));
+    }
+    Ok(())
 }
 
 /// Every suggestion of an AgentMessage body: those on its cards, card by card, then

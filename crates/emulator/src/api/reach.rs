@@ -10,7 +10,9 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use tokio::time::Instant;
 
-use super::{check_agent, check_reachable, params, phone_param, PhonePath, QueryParams};
+use super::{
+    check_agent, check_reachable, params, phone_param, uuid_param, PhonePath, QueryParams,
+};
 use crate::error::{ApiError, ApiResult};
 use crate::state::Shared;
 
@@ -29,11 +31,7 @@ pub async fn capabilities(
     let phone = phone_param(path)?;
     let params = params(query)?;
     check_agent(&shared, &params)?;
-    if params.get("requestId").is_none_or(|id| id.is_empty()) {
-        return Err(ApiError::invalid(
-            "requestId is missing; give a new UUID per call",
-        ));
-    }
+    uuid_param(&params, "requestId")?;
     let world = shared.world();
     check_reachable(&world, &phone)?;
     let features = world.phones[&phone].config.features.clone();

@@ -74,7 +74,7 @@ fn order_ref(seq: usize) -> OrderRef {
 impl LiveOrder {
     fn new(seq: usize) -> LiveOrder {
         // Every fourth parcel is held up on the way, to show the delay notice.
-        let steps = if seq % 4 == 0 {
+        let steps = if seq.is_multiple_of(4) {
             vec![
                 Status::InTransit,
                 Status::Delayed,

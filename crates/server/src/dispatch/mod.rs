@@ -9,6 +9,7 @@
 pub mod context;
 pub mod provider;
 
+use std::collections::HashMap;
 use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -121,10 +122,12 @@ impl Dispatcher {
         Ok(claimed)
     }
 
-    /// Sends every message of a batch, at most `max_in_flight` at once.
+    /// Sends every message of a batch, at most `max_in_flight` at once. A customer's
+    /// messages go one after another in the order they were queued, so that "shipped"
+    /// never overtakes "confirmed" on the phone.
     async fn send_all(self: Arc<Self>, due: Vec<DueMessage>) -> Vec<Recorded> {
         let mut tasks = JoinSet::new();
-        for message in due {
+        for queue in by_customer(due) {
             // The semaphore is never closed, so acquiring only waits.
             let Ok(permit) = self.in_flight.clone().acquire_owned().await else {
                 break;
@@ -132,14 +135,18 @@ impl Dispatcher {
             let this = self.clone();
             tasks.spawn(async move {
                 let _permit = permit;
-                this.send_one(message).await
+                let mut outcomes = Vec::with_capacity(queue.len());
+                for message in queue {
+                    outcomes.push(this.send_one(message).await);
+                }
+                outcomes
             });
         }
-        let mut outcomes = Vec::with_capacity(tasks.len());
+        let mut outcomes = Vec::new();
         while let Some(done) = tasks.join_next().await {
             match done {
-                Ok(outcome) => outcomes.push(outcome),
-                // The message stays claimed and is sent again when its lease runs out.
+                Ok(sent) => outcomes.extend(sent),
+                // The messages stay claimed and are sent again when their leases run out.
                 Err(error) => tracing::error!(error.message = %error, "a send task failed"),
             }
         }
@@ -267,4 +274,27 @@ impl Dispatcher {
             },
         }
     }
+}
+
+/// The batch split into one queue per customer, each oldest first (message ids are
+/// UUIDv7, ordered by creation); messages without a customer each make a queue of
+/// their own.
+fn by_customer(mut due: Vec<DueMessage>) -> Vec<Vec<DueMessage>> {
+    due.sort_by_key(|m| m.id);
+    let mut queues: Vec<Vec<DueMessage>> = Vec::new();
+    let mut index: HashMap<i64, usize> = HashMap::new();
+    for message in due {
+        let Some(customer) = message.customer.as_ref().map(|c| c.id) else {
+            queues.push(vec![message]);
+            continue;
+        };
+        match index.get(&customer) {
+            Some(&i) => queues[i].push(message),
+            None => {
+                index.insert(customer, queues.len());
+                queues.push(vec![message]);
+            }
+        }
+    }
+    queues
 }

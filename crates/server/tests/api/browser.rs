@@ -118,3 +118,183 @@ async fn the_tracking_page_renders_in_a_headless_browser() {
         png.len()
     );
 }
+
+/// The emulator's phone page in a real browser: the messages Tidings sent, as a phone
+/// shows them (a bubble, a rich card, their suggestion chips).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_emulator_phone_page_shows_what_tidings_sent() {
+    use crate::messaging::{Rig, RCS_PHONE};
+
+    let Some(browser) = chromium() else { return };
+    let rig = Rig::start(Backend::Sqlite).await;
+    let order_id = rig.order_for(RCS_PHONE, "P-1").await;
+    let event = json!({"status": "in_transit", "raw_status": "in_transit",
+        "happened_at": "2026-11-21T08:00:00Z"});
+    rig.app
+        .api_post(&format!("/api/v1/orders/{order_id}/events"), &event)
+        .await;
+    rig.messages_until(order_id, |m| {
+        m.len() == 2 && m.iter().all(|m| m.state == "read")
+    })
+    .await;
+
+    let url = format!("{}/phones/{RCS_PHONE}", rig.emulator.base_url());
+    let profile = tempfile::tempdir().unwrap();
+    let dom = tokio::task::spawn_blocking(move || {
+        render(&browser, &url, &profile.path().join("a"), &["--dump-dom"])
+    })
+    .await
+    .unwrap();
+
+    assert!(
+        dom.status.success(),
+        "{}",
+        String::from_utf8_lossy(&dom.stderr)
+    );
+    let html = String::from_utf8_lossy(&dom.stdout);
+    for expected in [
+        "received your order #P-1",
+        "Order #P-1 is on its way",
+        "View order</button>",
+        "Track</button>",
+        "class=\"card",
+    ] {
+        assert!(
+            html.contains(expected),
+            "{expected} is not on the phone page"
+        );
+    }
+}
+
+/// A person on the emulator's phone page, in Chromium driven over WebDriver: tapping a
+/// suggestion and typing a reply reach Tidings through the RBM webhook.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn taps_and_replies_on_the_phone_page_reach_tidings() {
+    use crate::messaging::{Rig, RCS_PHONE};
+    use fantoccini::Locator;
+
+    let Some(browser) = chromium() else { return };
+    let Some(driver) = ChromeDriver::start() else {
+        return;
+    };
+    let rig = Rig::start(Backend::Sqlite).await;
+    let order_id = rig.order_for(RCS_PHONE, "W-1").await;
+    let event = json!({"status": "delivered", "raw_status": "delivered",
+        "happened_at": "2026-11-22T08:00:00Z"});
+    rig.app
+        .api_post(&format!("/api/v1/orders/{order_id}/events"), &event)
+        .await;
+    rig.messages_until(order_id, |m| {
+        m.len() == 2 && m.iter().all(|m| m.state == "read")
+    })
+    .await;
+
+    let client = driver.session(&browser).await;
+    let page = format!("{}/phones/{RCS_PHONE}", rig.emulator.base_url());
+    client.goto(&page).await.unwrap();
+    let great = Locator::XPath("//button[contains(., 'Great')]");
+    client.find(great).await.unwrap().click().await.unwrap();
+    client.goto(&page).await.unwrap();
+    let input = client.find(Locator::Css(".compose input[name=text]")).await;
+    let input = input.unwrap();
+    input.send_keys("thanks, all good").await.unwrap();
+    client
+        .find(Locator::Css(".compose button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    client.close().await.unwrap();
+
+    let customer_id = rig
+        .app
+        .store
+        .get_order(order_id)
+        .await
+        .unwrap()
+        .customer_id
+        .unwrap();
+    let mut seen = Vec::new();
+    for _ in 0..200 {
+        let inbound = rig.app.store.list_inbound(customer_id).await.unwrap();
+        seen = inbound
+            .iter()
+            .map(|m| (m.kind.clone(), m.body.clone()))
+            .collect();
+        if seen.len() >= 2 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        seen,
+        [
+            ("suggestion".to_string(), "😍 Great".to_string()),
+            ("text".to_string(), "thanks, all good".to_string())
+        ]
+    );
+}
+
+/// A chromedriver process on a free port, stopped on drop.
+struct ChromeDriver {
+    process: std::process::Child,
+    port: u16,
+}
+
+impl ChromeDriver {
+    /// Starts chromedriver, or returns `None` (with a notice) where it is not installed;
+    /// under `TIDINGS_REQUIRE_BROWSER` a missing driver fails the test.
+    fn start() -> Option<ChromeDriver> {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .unwrap();
+        let process = Command::new("chromedriver")
+            .arg(format!("--port={port}"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn();
+        match process {
+            Ok(process) => Some(ChromeDriver { process, port }),
+            Err(error) => {
+                assert!(
+                    std::env::var("TIDINGS_REQUIRE_BROWSER").is_err(),
+                    "TIDINGS_REQUIRE_BROWSER is set but chromedriver cannot start: {error}"
+                );
+                eprintln!("chromedriver is not installed: browser test skipped");
+                None
+            }
+        }
+    }
+
+    /// A headless Chromium session, once the driver answers.
+    async fn session(&self, browser: &str) -> fantoccini::Client {
+        let url = format!("http://127.0.0.1:{}", self.port);
+        let binary = Command::new("which").arg(browser).output().unwrap().stdout;
+        let binary = String::from_utf8_lossy(&binary).trim().to_string();
+        let mut capabilities = serde_json::Map::new();
+        capabilities.insert(
+            "goog:chromeOptions".into(),
+            json!({"binary": binary, "args": ["--headless", "--no-sandbox", "--disable-gpu",
+                "--disable-background-networking", "--window-size=390,844"]}),
+        );
+        let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+        for _ in 0..100 {
+            let mut builder = fantoccini::ClientBuilder::new(connector.clone());
+            builder.capabilities(capabilities.clone());
+            if let Ok(client) = builder.connect(&url).await {
+                return client;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        panic!("chromedriver did not answer on {url}");
+    }
+}
+
+impl Drop for ChromeDriver {
+    fn drop(&mut self) {
+        let _ = self.process.kill();
+        let _ = self.process.wait();
+    }
+}

@@ -73,16 +73,27 @@ impl TestApp {
     }
 
     pub async fn spawn_with(backend: Backend, options: Options) -> TestApp {
+        TestApp::spawn_configured(backend, options, |_| {}).await
+    }
+
+    /// A running application whose test configuration `configure` changed first.
+    pub async fn spawn_configured(
+        backend: Backend,
+        options: Options,
+        configure: impl FnOnce(&mut Config),
+    ) -> TestApp {
         let dir = tempfile::tempdir().expect("a temporary directory");
         let database_url = match backend {
             Backend::Sqlite => format!("sqlite://{}/tidings.db", dir.path().display()),
             Backend::Postgres => fresh_postgres_database().await,
         };
-        TestApp::start(database_url, dir, options).await
+        let mut config = test_config(&database_url, options.processor);
+        configure(&mut config);
+        TestApp::start(config, dir).await
     }
 
-    async fn start(database_url: String, dir: TempDir, options: Options) -> TestApp {
-        let config = test_config(&database_url, options.processor);
+    async fn start(config: Config, dir: TempDir) -> TestApp {
+        let database_url = config.database_url.clone();
         let app = Application::build(config)
             .await
             .expect("the application builds");
@@ -112,7 +123,8 @@ impl TestApp {
     pub async fn restart(mut self, options: Options) -> TestApp {
         self.stop().await;
         let dir = std::mem::replace(&mut self._dir, tempfile::tempdir().unwrap());
-        TestApp::start(self.database_url.clone(), dir, options).await
+        let config = test_config(&self.database_url, options.processor);
+        TestApp::start(config, dir).await
     }
 
     pub async fn stop(&mut self) {

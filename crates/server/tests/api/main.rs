@@ -5,5 +5,8 @@ mod browser;
 mod cli;
 mod helpers;
 mod ingest;
+mod messaging;
+mod rbm;
 mod rest;
+mod templates;
 mod webhooks;

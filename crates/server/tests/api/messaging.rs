@@ -1,0 +1,221 @@
+//! Messages end to end: an order event queues a message, the dispatcher renders and sends
+//! it to the RBM emulator, the simulated phone delivers and reads it, and Google-style
+//! webhooks bring those receipts (and replies) back through `/webhooks/rbm`.
+
+use std::time::Duration;
+
+use emulator::{Emulator, EmulatorConfig, PhoneConfig, RunningEmulator, ServiceAccount};
+use serde_json::{json, Value};
+use store::MessageView;
+use tokio::net::TcpListener;
+
+use crate::helpers::{Backend, Options, TestApp};
+use crate::on_both_backends;
+
+const AGENT: &str = "tests-agent@rbm.goog";
+const CLIENT_TOKEN: &str = "tests-client-token";
+const KEY: &str = include_str!("../../demo/rbm-demo-service-account.json");
+const PUBLIC_KEY: &str = include_str!("../../demo/rbm-demo-service-account.pub.pem");
+const KEY_EMAIL: &str = "tidings-demo@tidings-demo.iam.gserviceaccount.com";
+
+pub const RCS_PHONE: &str = "+16135550123";
+const SMS_ONLY_PHONE: &str = "+16135550199";
+
+/// Tidings configured to send over RBM to an emulator whose phones answer through
+/// Tidings' webhook.
+pub struct Rig {
+    pub app: TestApp,
+    pub emulator: RunningEmulator,
+    http: reqwest::Client,
+}
+
+impl Rig {
+    pub async fn start(backend: Backend) -> Rig {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let emulator_url = format!("http://{}", listener.local_addr().unwrap());
+        let keys = tempfile::tempdir().unwrap();
+        let key_file = keys.path().join("key.json");
+        std::fs::write(&key_file, KEY).unwrap();
+        let options = Options { processor: true };
+        let app = TestApp::spawn_configured(backend, options, |config| {
+            config.rbm.base_url = emulator_url.clone();
+            config.rbm.token_url = format!("{emulator_url}/token");
+            config.rbm.agent_id = Some(AGENT.into());
+            config.rbm.service_account_file = Some(key_file.clone());
+            config.rbm.client_token = Some(CLIENT_TOKEN.to_string().into());
+        })
+        .await;
+
+        let phones = vec![
+            PhoneConfig {
+                delivery_delay_ms: 10,
+                read_after_ms: Some(50),
+                ..PhoneConfig::rcs(RCS_PHONE)
+            },
+            PhoneConfig::without_rcs(SMS_ONLY_PHONE),
+        ];
+        let config = EmulatorConfig {
+            agent_id: AGENT.into(),
+            client_token: CLIENT_TOKEN.into(),
+            webhook_url: Some(app.url("/webhooks/rbm")),
+            service_accounts: vec![ServiceAccount {
+                client_email: KEY_EMAIL.into(),
+                public_key_pem: PUBLIC_KEY.into(),
+            }],
+            user_rate: None,
+            agent_rate: None,
+            phones,
+            ..EmulatorConfig::default()
+        };
+        let emulator = Emulator::start(listener, config).await.unwrap();
+        Rig {
+            app,
+            emulator,
+            http: reqwest::Client::new(),
+        }
+    }
+
+    /// Creates a confirmed order for a customer with `phone`; its id.
+    pub async fn order_for(&self, phone: &str, external_id: &str) -> i64 {
+        let body = json!({
+            "external_id": external_id,
+            "number": format!("#{external_id}"),
+            "currency": "USD",
+            "total": "42.00",
+            "placed_at": "2026-11-20T10:00:00Z",
+            "status": "confirmed",
+            "customer": {"phone": phone, "first_name": "Ana", "locale": "en"},
+            "line_items": [{"title": "Mug", "quantity": 1, "unit_price": "42.00"}]
+        });
+        let created = self.app.api_post("/api/v1/orders", &body).await;
+        assert_eq!(created.status(), 201);
+        created.json::<Value>().await.unwrap()["id"]
+            .as_i64()
+            .unwrap()
+    }
+
+    async fn phone(&self, number: &str) -> Value {
+        let url = format!("{}/emulator/phones/{number}", self.emulator.base_url());
+        self.http
+            .get(url)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
+    /// Waits until the order's messages satisfy `done`, and returns them.
+    pub async fn messages_until(
+        &self,
+        order_id: i64,
+        done: impl Fn(&[MessageView]) -> bool,
+    ) -> Vec<MessageView> {
+        let mut messages = Vec::new();
+        for _ in 0..200 {
+            messages = self.app.store.list_messages(order_id).await.unwrap();
+            if done(&messages) {
+                return messages;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("messages never settled: {messages:#?}");
+    }
+}
+
+fn states(messages: &[MessageView]) -> Vec<(&str, &str)> {
+    messages
+        .iter()
+        .map(|m| (m.template_key.as_str(), m.state.as_str()))
+        .collect()
+}
+
+async fn an_order_event_reaches_the_phone_and_comes_back_read(backend: Backend) {
+    let rig = Rig::start(backend).await;
+    let order_id = rig.order_for(RCS_PHONE, "R-1").await;
+    let event = json!({"status": "in_transit", "raw_status": "in_transit",
+        "happened_at": "2026-11-21T08:00:00Z"});
+    let added = rig
+        .app
+        .api_post(&format!("/api/v1/orders/{order_id}/events"), &event)
+        .await;
+    assert!(added.status().is_success(), "{}", added.status());
+
+    let all_read = |m: &[MessageView]| m.len() == 2 && m.iter().all(|m| m.state == "read");
+    let messages = rig.messages_until(order_id, all_read).await;
+    assert_eq!(
+        states(&messages),
+        [("confirmed", "read"), ("shipped", "read")]
+    );
+    let confirmed = &messages[0];
+    assert_eq!(confirmed.channel.as_deref(), Some("rcs"));
+    let history: Vec<&str> = confirmed.history.iter().map(|e| e.state.as_str()).collect();
+    assert_eq!(history, ["sent", "delivered", "read"]);
+    assert_eq!(confirmed.attempt_log.len(), 1);
+    assert_eq!(confirmed.attempt_log[0].outcome, "sent");
+
+    // The phone holds both messages under Tidings' ids, rendered from the templates.
+    let phone = rig.phone(RCS_PHONE).await;
+    let received = phone["messages"].as_array().unwrap();
+    let ids: Vec<&str> = received
+        .iter()
+        .map(|m| m["messageId"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, [confirmed.id.to_string(), messages[1].id.to_string()]);
+    let text = received[0]["body"]["contentMessage"].to_string();
+    assert!(text.contains("#R-1"), "{text}");
+    assert!(text.contains("Ana"), "{text}");
+}
+
+async fn a_phone_without_rcs_fails_with_the_reason(backend: Backend) {
+    let rig = Rig::start(backend).await;
+    let order_id = rig.order_for(SMS_ONLY_PHONE, "R-2").await;
+
+    let failed = |m: &[MessageView]| m.len() == 1 && m[0].state == "failed";
+    let messages = rig.messages_until(order_id, failed).await;
+    let error = messages[0].last_error.as_deref().unwrap_or_default();
+    assert!(error.contains("RCS"), "{error}");
+    assert_eq!(messages[0].attempt_log[0].outcome, "unreachable");
+    assert_eq!(messages[0].attempt_log[0].http_status, Some(404));
+}
+
+async fn a_reply_from_the_phone_is_kept_for_the_conversation(backend: Backend) {
+    let rig = Rig::start(backend).await;
+    let order_id = rig.order_for(RCS_PHONE, "R-3").await;
+    rig.messages_until(order_id, |m| m.len() == 1 && m[0].state == "read")
+        .await;
+
+    let url = format!(
+        "{}/emulator/phones/{RCS_PHONE}/text",
+        rig.emulator.base_url()
+    );
+    let sent = rig
+        .http
+        .post(url)
+        .json(&json!({"text": "where is my order?"}))
+        .send()
+        .await
+        .unwrap();
+    assert!(sent.status().is_success(), "{}", sent.status());
+
+    let order = rig.app.store.get_order(order_id).await.unwrap();
+    let customer_id = order.customer_id.unwrap();
+    for _ in 0..200 {
+        let inbound = rig.app.store.list_inbound(customer_id).await.unwrap();
+        if let Some(message) = inbound.first() {
+            assert_eq!(message.body, "where is my order?");
+            assert_eq!(message.channel, "rcs");
+            assert_eq!(message.kind, "text");
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the reply never reached the store");
+}
+
+on_both_backends!(
+    an_order_event_reaches_the_phone_and_comes_back_read,
+    a_phone_without_rcs_fails_with_the_reason,
+    a_reply_from_the_phone_is_kept_for_the_conversation,
+);
