@@ -3,12 +3,16 @@
 //!
 //! [`rbm`] is Google's RCS Business Messaging v1 REST API: service-account auth, sends,
 //! revocations, agent events and capability checks, with Google's answers sorted into
-//! what the caller does next ([`rbm::RbmError`]). [`retry`] holds the backoff that
-//! passing failures call for.
+//! what the caller does next ([`rbm::RbmError`]). [`maap`] is the GSMA MaaP chatbot API
+//! (FNW.11) of an operator's platform, with the same surface and the same sorting of
+//! failures ([`maap::MaapError`]). [`retry`] holds the backoff that passing failures call
+//! for.
 
+pub mod maap;
 pub mod rbm;
 pub mod retry;
 
+pub use maap::{MaapAuth, MaapClient, MaapConfig, MaapError};
 pub use rbm::{
     AgentEvent, BatchReach, BuildError, CapabilityCacheConfig, Feature, KeyError, KeyFileError,
     RbmClient, RbmConfig, RbmError, Reachability, Revocation, ServiceAccountKey, MAX_BATCH_USERS,

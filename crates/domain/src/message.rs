@@ -107,6 +107,9 @@ pub enum Receipt {
     /// The time to live ran out but the provider could not withdraw it: it may still
     /// arrive. Recorded, and the state is left as it was.
     ExpiryInconclusive,
+    /// The provider gave up delivering it (a MaaP `failed` status). Like any end state,
+    /// it does not undo a delivery already reported.
+    Failed,
 }
 
 impl Receipt {
@@ -116,6 +119,7 @@ impl Receipt {
             Receipt::Read => "read",
             Receipt::Expired => "expired",
             Receipt::ExpiryInconclusive => "expiry_inconclusive",
+            Receipt::Failed => "failed",
         }
     }
 
@@ -126,6 +130,7 @@ impl Receipt {
             Receipt::Read => Some(MessageState::Read),
             Receipt::Expired => Some(MessageState::Revoked),
             Receipt::ExpiryInconclusive => None,
+            Receipt::Failed => Some(MessageState::Failed),
         }
     }
 }

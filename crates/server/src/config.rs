@@ -8,6 +8,9 @@ use figment::Figment;
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 
+mod maap;
+pub use maap::MaapSettings;
+
 /// Everything Tidings reads at start.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(default)]
@@ -28,6 +31,7 @@ pub struct Config {
     pub easypost: WebhookConfig,
     pub ingest: IngestConfig,
     pub rbm: RbmSettings,
+    pub maap: MaapSettings,
     pub dispatch: DispatchConfig,
 }
 
@@ -134,6 +138,7 @@ impl Default for Config {
             easypost: WebhookConfig::default(),
             ingest: IngestConfig::default(),
             rbm: RbmSettings::default(),
+            maap: MaapSettings::default(),
             dispatch: DispatchConfig::default(),
         }
     }
@@ -234,6 +239,7 @@ impl Config {
             ("ingest.queue_capacity", ingest.queue_capacity as i64),
             ("ingest.process_batch", ingest.process_batch),
             ("rbm.rate_per_second", i64::from(self.rbm.rate_per_second)),
+            ("maap.rate_per_second", i64::from(self.maap.rate_per_second)),
             ("dispatch.batch", self.dispatch.batch),
             ("dispatch.max_in_flight", self.dispatch.max_in_flight as i64),
             ("dispatch.lease_secs", self.dispatch.lease_secs as i64),
@@ -324,6 +330,29 @@ token_url = "https://oauth2.googleapis.com/token"
 # The client token entered beside the webhook URL (https://<public_url>/webhooks/rbm);
 # Google signs deliveries with it.
 # client_token = "..."
+# Most messages sent per second from this node.
+rate_per_second = 100
+
+[maap]
+# An operator's GSMA MaaP chatbot platform (FNW.11), as an alternative to RBM. Sending
+# over MaaP starts once base_url, bot_id and credentials are set. Environment names:
+# TIDINGS_MAAP__BASE_URL, TIDINGS_MAAP__CLIENT_SECRET, TIDINGS_MAAP__WEBHOOK_SECRET...
+# The chatbot API root the operator gives, before the bot id.
+# base_url = "https://maap.operator.example/rcs/bot/v1"
+# The bot's id on the platform.
+# bot_id = "shop-bot"
+# OAuth 2.0 client credentials: the platform's token endpoint and the bot's client.
+# token_url = "https://maap.operator.example/oauth2/token"
+# client_id = "..."
+# client_secret = "..."
+# Some platforms take the client id and secret only in the token request's form.
+client_secret_in_form = false
+# scope = "..."
+# Or, for a platform that issues a fixed token instead of an OAuth client:
+# access_token = "..."
+# The secret the platform sends as "Authorization: Bearer <secret>" with each
+# notification to https://<public_url>/webhooks/maap (FNW.11 defines no signature).
+# webhook_secret = "..."
 # Most messages sent per second from this node.
 rate_per_second = 100
 

@@ -153,10 +153,10 @@ fn start_dispatcher(
     if !config.dispatch.enabled {
         return Ok(None);
     }
-    let Some(provider) = Provider::rbm_from_settings(&config.rbm)? else {
+    let Some(provider) = Provider::from_config(config)? else {
         tracing::info!(
-            "no RCS provider is configured (rbm.agent_id, rbm.service_account_file): \
-             messages wait in the outbox"
+            "no RCS provider is configured (rbm.agent_id and rbm.service_account_file, or \
+             maap.base_url and maap.bot_id): messages wait in the outbox"
         );
         return Ok(None);
     };

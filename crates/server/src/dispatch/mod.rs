@@ -56,7 +56,8 @@ impl Dispatcher {
         provider: Provider,
         config: Arc<Config>,
     ) -> Dispatcher {
-        let rate = NonZeroU32::new(config.rbm.rate_per_second).unwrap_or(NonZeroU32::MIN);
+        let rate = provider.rate_per_second(&config);
+        let rate = NonZeroU32::new(rate).unwrap_or(NonZeroU32::MIN);
         let retry = RetryPolicy {
             base: Duration::from_secs(2),
             cap: Duration::from_secs(15 * 60),
@@ -297,4 +298,61 @@ fn by_customer(mut due: Vec<DueMessage>) -> Vec<Vec<DueMessage>> {
         }
     }
     queues
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::Utc;
+    use domain::Status;
+    use store::{MessageCustomer, MessageOrder};
+    use uuid::Uuid;
+
+    use super::*;
+
+    fn message(id: u128, customer: Option<i64>) -> DueMessage {
+        DueMessage {
+            id: Uuid::from_u128(id),
+            template_key: "confirmed".into(),
+            status: Status::Confirmed,
+            purpose: "transactional".into(),
+            attempts: 0,
+            order: MessageOrder {
+                id: 1,
+                number: "#1".into(),
+                currency: "USD".into(),
+                total_minor: 100,
+                placed_at: Utc::now(),
+                status: Status::Confirmed,
+                status_detail: None,
+                tracking_token: "t".into(),
+                shipping_address: None,
+            },
+            customer: customer.map(|id| MessageCustomer {
+                id,
+                first_name: None,
+                last_name: None,
+                phone: None,
+                email: None,
+                locale: None,
+                time_zone: None,
+            }),
+            shipment: None,
+        }
+    }
+
+    #[test]
+    fn a_customers_messages_queue_oldest_first() {
+        let due = vec![
+            message(4, Some(7)),
+            message(2, Some(9)),
+            message(1, Some(7)),
+            message(3, None),
+            message(5, None),
+        ];
+        let queues: Vec<Vec<u128>> = by_customer(due)
+            .iter()
+            .map(|q| q.iter().map(|m| m.id.as_u128()).collect())
+            .collect();
+        assert_eq!(queues, [vec![1, 4], vec![2], vec![3], vec![5]]);
+    }
 }

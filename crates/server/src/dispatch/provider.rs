@@ -5,18 +5,21 @@ use std::path::Path;
 use std::time::Duration;
 
 use anyhow::Context;
+use channels::maap::{MaapClient, MaapError};
 use channels::rbm::{RbmClient, RbmConfig, RbmError, ServiceAccountKey};
 use domain::rcs::AgentMessage;
 use domain::PhoneNumber;
 use uuid::Uuid;
 
-use crate::config::RbmSettings;
+use crate::config::{Config, RbmSettings};
 
 /// Where RCS messages go.
 #[derive(Clone)]
 pub enum Provider {
     /// Google's RBM API (or an emulator of it).
     Rbm(RbmClient),
+    /// An operator's GSMA MaaP chatbot platform.
+    Maap(MaapClient),
 }
 
 /// Why a send did not go through, sorted by what happens to the message.
@@ -44,6 +47,31 @@ impl Failure {
 }
 
 impl Provider {
+    /// The provider the settings set up: RBM when its agent and key are set, else MaaP
+    /// when its platform and credentials are, else `None` (messages wait in the outbox).
+    ///
+    /// # Errors
+    /// When a provider is half set up (a key file that cannot be read, credentials
+    /// missing) or its client cannot be built.
+    pub fn from_config(config: &Config) -> anyhow::Result<Option<Provider>> {
+        if let Some(rbm) = Provider::rbm_from_settings(&config.rbm)? {
+            return Ok(Some(rbm));
+        }
+        let Some(maap) = config.maap.client_config().map_err(anyhow::Error::msg)? else {
+            return Ok(None);
+        };
+        let client = MaapClient::new(maap).context("setting up the MaaP client (maap.*)")?;
+        Ok(Some(Provider::Maap(client)))
+    }
+
+    /// The most sends a second this node makes through the provider.
+    pub fn rate_per_second(&self, config: &Config) -> u32 {
+        match self {
+            Provider::Rbm(_) => config.rbm.rate_per_second,
+            Provider::Maap(_) => config.maap.rate_per_second,
+        }
+    }
+
     /// The RBM provider the settings describe, or `None` when sending over RBM is not
     /// set up (no agent id or no service-account key).
     ///
@@ -65,7 +93,7 @@ impl Provider {
     /// The channel messages sent through this provider are on.
     pub fn channel(&self) -> &'static str {
         match self {
-            Provider::Rbm(_) => "rcs",
+            Provider::Rbm(_) | Provider::Maap(_) => "rcs",
         }
     }
 
@@ -82,6 +110,10 @@ impl Provider {
     ) -> Result<(), Failure> {
         match self {
             Provider::Rbm(client) => client.send(phone, id, message).await.map_err(from_rbm),
+            Provider::Maap(client) => {
+                client.send(phone, id, message).await.map_err(from_maap)?;
+                Ok(())
+            }
         }
     }
 }
@@ -122,5 +154,71 @@ fn from_rbm(error: RbmError) -> Failure {
             detail,
         },
         _ => Failure::permanent("error", detail),
+    }
+}
+
+/// The same sorting for a MaaP platform's answers.
+fn from_maap(error: MaapError) -> Failure {
+    let detail = error.to_string();
+    match error {
+        MaapError::NotReachable => Failure {
+            http_status: Some(404),
+            ..Failure::permanent("unreachable", detail)
+        },
+        MaapError::Rejected { code, .. } => Failure {
+            http_status: Some(i64::from(code)),
+            ..Failure::permanent("rejected", detail)
+        },
+        MaapError::Retryable { retry_after, .. } => Failure {
+            retry: Some(retry_after),
+            outcome: "retry",
+            http_status: None,
+            detail,
+        },
+        MaapError::Unauthorized { .. } | MaapError::Forbidden { .. } => Failure {
+            retry: Some(None),
+            outcome: "retry",
+            http_status: None,
+            detail,
+        },
+        _ => Failure::permanent("error", detail),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn googles_answers_decide_what_becomes_of_the_message() {
+        let not_reachable = from_rbm(RbmError::NotReachable);
+        assert_eq!(
+            (
+                not_reachable.retry,
+                not_reachable.outcome,
+                not_reachable.http_status
+            ),
+            (None, "unreachable", Some(404))
+        );
+
+        let rejected = from_rbm(RbmError::Rejected {
+            code: 400,
+            status: "INVALID_ARGUMENT".into(),
+            message: "contentMessage.text: too long".into(),
+        });
+        assert_eq!((rejected.retry, rejected.outcome), (None, "rejected"));
+        assert!(rejected.detail.contains("contentMessage.text: too long"));
+
+        let throttled = from_rbm(RbmError::Retryable {
+            retry_after: Some(Duration::from_secs(7)),
+            reason: "HTTP 429".into(),
+        });
+        assert_eq!(throttled.retry, Some(Some(Duration::from_secs(7))));
+
+        // Refused credentials wait for an operator rather than losing the message.
+        let refused = from_rbm(RbmError::Unauthorized {
+            message: "invalid_grant".into(),
+        });
+        assert_eq!((refused.retry, refused.outcome), (Some(None), "retry"));
     }
 }

@@ -3,6 +3,7 @@
 pub mod api;
 pub mod error;
 pub mod health;
+pub mod maap;
 pub mod rbm;
 pub mod templates;
 pub mod tracking;
@@ -61,6 +62,7 @@ pub fn router(state: AppState) -> Router {
         .route("/webhooks/woocommerce", post(webhooks::woocommerce))
         .route("/webhooks/easypost", post(webhooks::easypost))
         .route("/webhooks/rbm", post(rbm::webhook))
+        .route("/webhooks/maap", post(maap::webhook))
         .route("/t/{token}", get(tracking::page))
         .fallback(not_found)
         .layer(middleware::from_fn(request_span))

@@ -8,6 +8,7 @@
 
 pub mod easypost;
 mod json;
+pub mod maap;
 pub mod rbm;
 pub mod rest;
 pub mod shopify;
@@ -81,6 +82,7 @@ pub fn parse_delivery(row: &InboxRow, ctx: &ParseContext) -> Result<Command, Str
         woocommerce::SOURCE => woocommerce::parse(&row.topic, &row.body, ctx),
         easypost::SOURCE => easypost::parse(&row.body),
         rbm::SOURCE => rbm::parse(&row.body),
+        maap::SOURCE => maap::parse(&row.body),
         other => return Err(format!("no parser for source {other}")),
     };
     result.map_err(|e| e.to_string())

@@ -194,9 +194,18 @@ async fn taps_and_replies_on_the_phone_page_reach_tidings() {
     client.goto(&page).await.unwrap();
     let great = Locator::XPath("//button[contains(., 'Great')]");
     client.find(great).await.unwrap().click().await.unwrap();
-    client.goto(&page).await.unwrap();
-    let input = client.find(Locator::Css(".compose input[name=text]")).await;
-    let input = input.unwrap();
+    // The form posts and the page comes back with the tap in the thread; typing before
+    // that would race the navigation.
+    let shown = |text: &str| format!("//div[@class='user']/div[contains(., '{text}')]");
+    let wait = || client.wait().at_most(std::time::Duration::from_secs(10));
+    wait()
+        .for_element(Locator::XPath(&shown("Great")))
+        .await
+        .unwrap();
+    let input = client
+        .find(Locator::Css(".compose input[name=text]"))
+        .await
+        .unwrap();
     input.send_keys("thanks, all good").await.unwrap();
     client
         .find(Locator::Css(".compose button"))
@@ -205,6 +214,8 @@ async fn taps_and_replies_on_the_phone_page_reach_tidings() {
         .click()
         .await
         .unwrap();
+    let reply = shown("thanks, all good");
+    wait().for_element(Locator::XPath(&reply)).await.unwrap();
     client.close().await.unwrap();
 
     let customer_id = rig

@@ -5,6 +5,7 @@ mod browser;
 mod cli;
 mod helpers;
 mod ingest;
+mod maap;
 mod messaging;
 mod rbm;
 mod rest;

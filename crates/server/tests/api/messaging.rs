@@ -31,6 +31,11 @@ pub struct Rig {
 
 impl Rig {
     pub async fn start(backend: Backend) -> Rig {
+        Rig::start_with(backend, |_| {}).await
+    }
+
+    /// A rig whose emulator setup `configure` changed first.
+    pub async fn start_with(backend: Backend, configure: impl FnOnce(&mut EmulatorConfig)) -> Rig {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let emulator_url = format!("http://{}", listener.local_addr().unwrap());
         let keys = tempfile::tempdir().unwrap();
@@ -54,7 +59,7 @@ impl Rig {
             },
             PhoneConfig::without_rcs(SMS_ONLY_PHONE),
         ];
-        let config = EmulatorConfig {
+        let mut config = EmulatorConfig {
             agent_id: AGENT.into(),
             client_token: CLIENT_TOKEN.into(),
             webhook_url: Some(app.url("/webhooks/rbm")),
@@ -67,6 +72,7 @@ impl Rig {
             phones,
             ..EmulatorConfig::default()
         };
+        configure(&mut config);
         let emulator = Emulator::start(listener, config).await.unwrap();
         Rig {
             app,
@@ -113,7 +119,7 @@ impl Rig {
         done: impl Fn(&[MessageView]) -> bool,
     ) -> Vec<MessageView> {
         let mut messages = Vec::new();
-        for _ in 0..200 {
+        for _ in 0..300 {
             messages = self.app.store.list_messages(order_id).await.unwrap();
             if done(&messages) {
                 return messages;
@@ -214,7 +220,42 @@ async fn a_reply_from_the_phone_is_kept_for_the_conversation(backend: Backend) {
     panic!("the reply never reached the store");
 }
 
+async fn a_throttled_send_is_retried_until_it_goes_through(backend: Backend) {
+    // One send at once and one more every two seconds: of two messages queued together
+    // the second is refused with 429 and must be retried, not lost.
+    let rig = Rig::start_with(backend, |config| {
+        config.agent_rate = Some(emulator::RateLimit {
+            burst: 1,
+            per_second: 0.5,
+        });
+    })
+    .await;
+    let order_id = rig.order_for(RCS_PHONE, "R-4").await;
+    let event = json!({"status": "in_transit", "raw_status": "in_transit",
+        "happened_at": "2026-11-21T08:00:00Z"});
+    rig.app
+        .api_post(&format!("/api/v1/orders/{order_id}/events"), &event)
+        .await;
+
+    let delivered = |m: &[MessageView]| {
+        m.len() == 2
+            && m.iter()
+                .all(|m| matches!(m.state.as_str(), "delivered" | "read"))
+    };
+    let messages = rig.messages_until(order_id, delivered).await;
+    let attempts: Vec<Vec<&str>> = messages
+        .iter()
+        .map(|m| m.attempt_log.iter().map(|a| a.outcome.as_str()).collect())
+        .collect();
+    let throttled = attempts.iter().flatten().filter(|o| **o == "retry").count();
+    assert!(throttled >= 1, "no send was throttled: {attempts:?}");
+    for log in &attempts {
+        assert_eq!(log.last(), Some(&"sent"), "{attempts:?}");
+    }
+}
+
 on_both_backends!(
+    a_throttled_send_is_retried_until_it_goes_through,
     an_order_event_reaches_the_phone_and_comes_back_read,
     a_phone_without_rcs_fails_with_the_reason,
     a_reply_from_the_phone_is_kept_for_the_conversation,
