@@ -58,6 +58,8 @@ pub struct EmulatorConfig {
     pub project_number: String,
     /// The phones that exist when the emulator starts.
     pub phones: Vec<PhoneConfig>,
+    /// Crowds of phones with shares of behaviour, added to `phones` at start.
+    pub crowds: Vec<Crowd>,
 }
 
 impl Default for EmulatorConfig {
@@ -85,6 +87,7 @@ impl Default for EmulatorConfig {
             webhook_retry: RetryConfig::default(),
             project_number: "000000000000".to_string(),
             phones: Vec::new(),
+            crowds: Vec::new(),
         }
     }
 }
@@ -238,4 +241,142 @@ pub struct UserFile {
     pub file_uri: String,
     /// Its size.
     pub file_size_bytes: u64,
+}
+
+/// Many phones at once, for load tests and for measuring what share of customers a
+/// campaign reaches and how many read: `count` consecutive numbers from `first`, of
+/// which `rcs_share` have RCS and, of those, `read_share` read what they receive.
+///
+/// Shares are spread evenly and deterministically over the numbers (with a share of
+/// 0.25, every fourth phone), so a run can be repeated exactly.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, rename_all = "camelCase", deny_unknown_fields)]
+pub struct Crowd {
+    /// The first number, in E.164.
+    pub first: String,
+    /// How many phones.
+    pub count: u32,
+    /// The share (0 to 1) with RCS; the rest answer 404.
+    pub rcs_share: f64,
+    /// The share (0 to 1) of RCS phones whose users read what arrives.
+    pub read_share: f64,
+    /// How long after it is sent a message is delivered.
+    pub delivery_delay_ms: u64,
+    /// How long after delivery a reading user reads.
+    pub read_after_ms: u64,
+}
+
+impl Default for Crowd {
+    fn default() -> Crowd {
+        Crowd {
+            first: String::new(),
+            count: 0,
+            rcs_share: 1.0,
+            read_share: 1.0,
+            delivery_delay_ms: 50,
+            read_after_ms: 500,
+        }
+    }
+}
+
+impl Crowd {
+    /// The crowd's phones.
+    ///
+    /// # Errors
+    /// When `first` is not E.164, the numbers would run past 15 digits, or a share is
+    /// not between 0 and 1; the message names the field.
+    pub fn phones(&self) -> Result<Vec<PhoneConfig>, String> {
+        for (name, share) in [("rcsShare", self.rcs_share), ("readShare", self.read_share)] {
+            if !(0.0..=1.0).contains(&share) {
+                return Err(format!(
+                    "crowd {}: {name} must be between 0 and 1",
+                    self.first
+                ));
+            }
+        }
+        let digits = self.first.strip_prefix('+').unwrap_or_default();
+        let start: u64 = digits
+            .parse()
+            .ok()
+            .filter(|_| (8..=15).contains(&digits.len()) && !digits.starts_with('0'))
+            .ok_or_else(|| format!("crowd first {:?}: not an E.164 number", self.first))?;
+        let last = start + u64::from(self.count.saturating_sub(1));
+        if last.to_string().len() != digits.len() {
+            return Err(format!(
+                "crowd {}: {} numbers do not fit",
+                self.first, self.count
+            ));
+        }
+        let mut readers = 0;
+        let phones = (0..u64::from(self.count))
+            .map(|i| {
+                let rcs = picked(i, self.rcs_share);
+                let reads = rcs && picked(readers, self.read_share);
+                readers += u64::from(rcs);
+                PhoneConfig {
+                    number: format!("+{}", start + i),
+                    rcs,
+                    delivery_delay_ms: self.delivery_delay_ms,
+                    read_after_ms: reads.then_some(self.read_after_ms),
+                    ..PhoneConfig::default()
+                }
+            })
+            .collect();
+        Ok(phones)
+    }
+}
+
+/// Whether item `i` of a sequence falls in an evenly spread `share` of it.
+fn picked(i: u64, share: f64) -> bool {
+    let before = (i as f64 * share).floor();
+    let after = ((i + 1) as f64 * share).floor();
+    after > before
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_crowd_spreads_its_shares_evenly() {
+        let crowd = Crowd {
+            first: "+16135550000".into(),
+            count: 100,
+            rcs_share: 0.8,
+            read_share: 0.5,
+            ..Crowd::default()
+        };
+        let phones = crowd.phones().unwrap();
+        assert_eq!(phones.len(), 100);
+        assert_eq!(phones[99].number, "+16135550099");
+        let rcs = phones.iter().filter(|p| p.rcs).count();
+        let readers = phones.iter().filter(|p| p.read_after_ms.is_some()).count();
+        assert_eq!((rcs, readers), (80, 40));
+        assert!(phones.iter().all(|p| p.rcs || p.read_after_ms.is_none()));
+    }
+
+    #[test]
+    fn a_crowd_that_cannot_be_made_is_refused_by_name() {
+        let bad = |crowd: Crowd| crowd.phones().unwrap_err();
+        let base = Crowd {
+            first: "+16135550000".into(),
+            count: 10,
+            ..Crowd::default()
+        };
+        assert!(bad(Crowd {
+            rcs_share: 1.5,
+            ..base.clone()
+        })
+        .contains("rcsShare"));
+        assert!(bad(Crowd {
+            first: "613".into(),
+            ..base.clone()
+        })
+        .contains("E.164"));
+        let overflow = Crowd {
+            first: "+999999999999999".into(),
+            ..base
+        };
+        assert!(bad(overflow).contains("do not fit"));
+    }
 }

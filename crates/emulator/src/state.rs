@@ -79,6 +79,9 @@ pub enum ConfigError {
     /// A field that must be set is empty.
     #[error("the emulator's {0} is empty; set it in the configuration")]
     Missing(&'static str),
+    /// A crowd of phones cannot be made.
+    #[error("{0}")]
+    BadCrowd(String),
     /// A phone's number is not E.164.
     #[error("phone {0:?} is not an E.164 number such as +16135550123")]
     BadNumber(String),
@@ -107,8 +110,13 @@ pub enum ConfigError {
 impl Shared {
     /// Checks `config` and builds the state; the receiver is the webhook worker's.
     pub fn new(
-        config: EmulatorConfig,
+        mut config: EmulatorConfig,
     ) -> Result<(Arc<Shared>, mpsc::UnboundedReceiver<usize>), ConfigError> {
+        for crowd in std::mem::take(&mut config.crowds) {
+            config
+                .phones
+                .extend(crowd.phones().map_err(ConfigError::BadCrowd)?);
+        }
         check_config(&config)?;
         let auth = Authority::new(&config)?;
         let http = reqwest::Client::builder()
