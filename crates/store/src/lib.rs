@@ -22,6 +22,7 @@ use chrono::{DateTime, Utc};
 use domain::{Command, OrderRef};
 use rand::RngCore;
 use sha2::{Digest, Sha256};
+use uuid::Uuid;
 
 pub use error::{Result, StoreError};
 pub use models::*;
@@ -286,6 +287,31 @@ impl Store {
     /// Database errors.
     pub async fn list_messages(&self, order_id: i64) -> Result<Vec<MessageView>> {
         on_backend!(self, b => b.list_messages(order_id).await)
+    }
+
+    /// One message with its status history and attempts: what happened to it and why.
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`] for an unknown id; database errors.
+    pub async fn get_message(&self, id: Uuid) -> Result<MessageView> {
+        on_backend!(self, b => b.get_message(id).await)
+    }
+
+    /// Messages that failed for good (dead letters), the most recent first.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn dead_letters(&self, limit: i64) -> Result<Vec<MessageView>> {
+        on_backend!(self, b => b.dead_letters(limit).await)
+    }
+
+    /// Queues a dead letter again, due now; `by` is recorded on its history. `false`
+    /// when the message is not (or no longer) failed.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn redrive_message(&self, id: Uuid, by: &str) -> Result<bool> {
+        on_backend!(self, b => b.redrive_message(id, by, Utc::now()).await)
     }
 
     /// Messages by state.

@@ -84,7 +84,7 @@ impl Caller {
         }
     }
 
-    fn require_write(&self) -> ApiResult<()> {
+    pub(super) fn require_write(&self) -> ApiResult<()> {
         if Scope::allows_writes(&self.0.scope) {
             Ok(())
         } else {

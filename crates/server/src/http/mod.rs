@@ -4,6 +4,7 @@ pub mod api;
 pub mod error;
 pub mod health;
 pub mod maap;
+pub mod messages;
 pub mod rbm;
 pub mod templates;
 pub mod tracking;
@@ -51,6 +52,10 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/orders/{id}", get(api::get_order))
         .route("/api/v1/orders/{id}/shipments", post(api::add_shipment))
         .route("/api/v1/orders/{id}/events", post(api::add_event))
+        .route("/api/v1/orders/{id}/messages", get(messages::for_order))
+        .route("/api/v1/messages/dead-letters", get(messages::dead_letters))
+        .route("/api/v1/messages/{id}", get(messages::get))
+        .route("/api/v1/messages/{id}/redrive", post(messages::redrive))
         .route("/api/v1/customers/{id}", get(api::get_customer))
         .route("/api/v1/templates", get(templates::list))
         .route(

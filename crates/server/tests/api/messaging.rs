@@ -254,7 +254,72 @@ async fn a_throttled_send_is_retried_until_it_goes_through(backend: Backend) {
     }
 }
 
+async fn dead_letters_are_listed_and_can_be_sent_again(backend: Backend) {
+    let rig = Rig::start(backend).await;
+    let order_id = rig.order_for(SMS_ONLY_PHONE, "R-5").await;
+    let failed = |m: &[MessageView]| m.len() == 1 && m[0].state == "failed";
+    let id = rig.messages_until(order_id, failed).await[0].id;
+
+    // Why it was not sent, through the API.
+    let listed: Value = rig
+        .app
+        .api_get(&format!("/api/v1/orders/{order_id}/messages"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed[0]["state"], "failed");
+    assert!(listed[0]["last_error"].as_str().unwrap().contains("RCS"));
+    let dead: Value = rig
+        .app
+        .api_get("/api/v1/messages/dead-letters")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let dead_ids: Vec<&str> = dead
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(dead_ids, [id.to_string()]);
+
+    let redrive = |id: String| {
+        let url = rig.app.url(&format!("/api/v1/messages/{id}/redrive"));
+        rig.app
+            .client
+            .post(url)
+            .bearer_auth(&rig.app.api_key)
+            .send()
+    };
+    assert_eq!(redrive(id.to_string()).await.unwrap().status(), 202);
+    let tried_twice = |m: &[MessageView]| m[0].state == "failed" && m[0].attempt_log.len() == 2;
+    let message = &rig.messages_until(order_id, tried_twice).await[0];
+    let history: Vec<&str> = message.history.iter().map(|e| e.state.as_str()).collect();
+    assert_eq!(history, ["failed", "pending", "failed"]);
+
+    let one: Value = rig
+        .app
+        .api_get(&format!("/api/v1/messages/{id}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(one["attempt_log"].as_array().unwrap().len(), 2);
+    let unknown = rig
+        .app
+        .api_get(&format!("/api/v1/messages/{}", uuid::Uuid::nil()))
+        .await;
+    assert_eq!(unknown.status(), 404);
+    let rig_order = rig.order_for(RCS_PHONE, "R-6").await;
+    let read = |m: &[MessageView]| m.len() == 1 && m[0].state == "read";
+    let sent_id = rig.messages_until(rig_order, read).await[0].id;
+    assert_eq!(redrive(sent_id.to_string()).await.unwrap().status(), 422);
+}
+
 on_both_backends!(
+    dead_letters_are_listed_and_can_be_sent_again,
     a_throttled_send_is_retried_until_it_goes_through,
     an_order_event_reaches_the_phone_and_comes_back_read,
     a_phone_without_rcs_fails_with_the_reason,

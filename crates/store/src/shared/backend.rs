@@ -160,6 +160,26 @@ impl super::super::Backend {
         list_messages(&mut *self.read.acquire().await?, order_id).await
     }
 
+    pub(crate) async fn get_message(&self, id: Uuid) -> Result<MessageView> {
+        get_message(&mut *self.read.acquire().await?, id).await
+    }
+
+    pub(crate) async fn dead_letters(&self, limit: i64) -> Result<Vec<MessageView>> {
+        dead_letters(&mut *self.read.acquire().await?, limit).await
+    }
+
+    pub(crate) async fn redrive_message(
+        &self,
+        id: Uuid,
+        by: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
+        let mut tx = self.begin_write().await?;
+        let done = redrive(&mut tx, id, by, now).await?;
+        tx.commit().await?;
+        Ok(done)
+    }
+
     pub(crate) async fn message_counts(&self) -> Result<MessageCounts> {
         message_counts(&mut *self.read.acquire().await?).await
     }

@@ -374,35 +374,46 @@ pub(super) async fn record_subscription(
 
 /// Every message about an order, with history and attempts, oldest first.
 pub(super) async fn list_messages(conn: &mut Conn, order_id: i64) -> Result<Vec<MessageView>> {
-    let rows = sqlx::query(
-        "SELECT id, order_id, template_key, status, state, channel, attempts, last_error,
-            created_at, sent_at, delivered_at, read_at
-         FROM outbox WHERE order_id = $1 ORDER BY id",
-    )
-    .bind(order_id)
-    .fetch_all(&mut *conn)
-    .await?;
+    let sql = format!("{MESSAGE_SELECT} WHERE order_id = $1 ORDER BY id");
+    let rows = sqlx::query(&sql)
+        .bind(order_id)
+        .fetch_all(&mut *conn)
+        .await?;
     let mut messages = Vec::with_capacity(rows.len());
-    for r in rows {
-        let id: Uuid = r.try_get(0)?;
-        messages.push(MessageView {
-            id,
-            order_id: r.try_get(1)?,
-            template_key: r.try_get(2)?,
-            status: parse_status(&r.try_get::<String, _>(3)?)?,
-            state: r.try_get(4)?,
-            channel: r.try_get(5)?,
-            attempts: r.try_get(6)?,
-            last_error: r.try_get(7)?,
-            created_at: r.try_get(8)?,
-            sent_at: r.try_get(9)?,
-            delivered_at: r.try_get(10)?,
-            read_at: r.try_get(11)?,
-            history: message_history(conn, id).await?,
-            attempt_log: message_attempts(conn, id).await?,
-        });
+    for row in &rows {
+        messages.push(message_view(conn, row).await?);
     }
     Ok(messages)
+}
+
+/// The columns [`message_view`] reads.
+pub(super) const MESSAGE_SELECT: &str =
+    "SELECT id, order_id, template_key, status, state, channel, attempts, last_error,
+        created_at, sent_at, delivered_at, read_at
+     FROM outbox";
+
+/// A message row (selected with [`MESSAGE_SELECT`]) with its history and attempts.
+pub(super) async fn message_view(
+    conn: &mut Conn,
+    r: &<Db as sqlx::Database>::Row,
+) -> Result<MessageView> {
+    let id: Uuid = r.try_get(0)?;
+    Ok(MessageView {
+        id,
+        order_id: r.try_get(1)?,
+        template_key: r.try_get(2)?,
+        status: parse_status(&r.try_get::<String, _>(3)?)?,
+        state: r.try_get(4)?,
+        channel: r.try_get(5)?,
+        attempts: r.try_get(6)?,
+        last_error: r.try_get(7)?,
+        created_at: r.try_get(8)?,
+        sent_at: r.try_get(9)?,
+        delivered_at: r.try_get(10)?,
+        read_at: r.try_get(11)?,
+        history: message_history(conn, id).await?,
+        attempt_log: message_attempts(conn, id).await?,
+    })
 }
 
 async fn message_history(conn: &mut Conn, id: Uuid) -> Result<Vec<MessageEventView>> {

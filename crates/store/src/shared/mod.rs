@@ -21,6 +21,7 @@ use crate::ApplyOptions;
 mod aggregate;
 mod backend;
 mod customers;
+mod dead_letters;
 mod events;
 mod inbox;
 mod keys;
@@ -30,6 +31,7 @@ mod reads;
 
 use aggregate::*;
 use customers::*;
+use dead_letters::*;
 use events::*;
 use inbox::*;
 use keys::*;
