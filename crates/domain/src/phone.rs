@@ -40,6 +40,14 @@ impl PhoneNumber {
         Ok(PhoneNumber(e164))
     }
 
+    /// The ISO 3166 region the number belongs to (`US`, `ES`), where the numbering plan
+    /// tells one country from another (`+1` is shared by several).
+    pub fn region(&self) -> Option<String> {
+        let parsed = phonenumber::parse(None, &self.0).ok()?;
+        let id = parsed.country().id()?;
+        Some(format!("{id:?}"))
+    }
+
     /// Whether `code` is an ISO 3166 region the numbering plan knows (`US`, `es`).
     pub fn is_region(code: &str) -> bool {
         code.trim()
@@ -82,6 +90,14 @@ impl std::fmt::Debug for PhoneNumber {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_number_knows_its_region() {
+        let region = |text: &str| PhoneNumber::parse(text, "US").unwrap().region();
+        assert_eq!(region("+34 612 34 56 78").as_deref(), Some("ES"));
+        assert_eq!(region("(613) 612-0707").as_deref(), Some("CA"));
+        assert_eq!(region("+1 212 555 0123").as_deref(), Some("US"));
+    }
     use proptest::prelude::*;
 
     #[test]

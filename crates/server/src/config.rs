@@ -33,6 +33,7 @@ pub struct Config {
     pub rbm: RbmSettings,
     pub maap: MaapSettings,
     pub dispatch: DispatchConfig,
+    pub delivery: DeliveryConfig,
 }
 
 /// The shop's brand, shown on tracking pages.
@@ -117,6 +118,39 @@ pub struct DispatchConfig {
     pub max_attempts: i64,
 }
 
+/// Which channel a message goes on, when, and how often: the delivery policy.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default)]
+pub struct DeliveryConfig {
+    /// Channels in order of preference; a message goes on the first that has a provider,
+    /// a contact point and consent, and falls back along the list.
+    pub channels: Vec<String>,
+    /// Seconds an RCS message may stay undelivered before it is revoked and sent on the
+    /// next channel.
+    pub not_delivered_within_secs: u64,
+    /// When promotional messages may go out, in the customer's time zone (`HH:MM-HH:MM`).
+    pub quiet_hours: String,
+    /// Other windows by country of the customer's phone (`FR = "10:00-20:00"`).
+    pub quiet_hours_by_country: std::collections::BTreeMap<String, String>,
+    /// Most promotional messages per customer in any 24 hours.
+    pub promotional_per_day: u32,
+    /// Most promotional messages per customer in any 7 days.
+    pub promotional_per_week: u32,
+}
+
+impl Default for DeliveryConfig {
+    fn default() -> Self {
+        DeliveryConfig {
+            channels: vec!["rcs".into(), "sms".into(), "email".into()],
+            not_delivered_within_secs: 600,
+            quiet_hours: "08:00-21:00".into(),
+            quiet_hours_by_country: std::collections::BTreeMap::new(),
+            promotional_per_day: 1,
+            promotional_per_week: 3,
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
@@ -140,6 +174,7 @@ impl Default for Config {
             rbm: RbmSettings::default(),
             maap: MaapSettings::default(),
             dispatch: DispatchConfig::default(),
+            delivery: DeliveryConfig::default(),
         }
     }
 }
@@ -244,11 +279,16 @@ impl Config {
             ("dispatch.max_in_flight", self.dispatch.max_in_flight as i64),
             ("dispatch.lease_secs", self.dispatch.lease_secs as i64),
             ("dispatch.max_attempts", self.dispatch.max_attempts),
+            (
+                "delivery.not_delivered_within_secs",
+                self.delivery.not_delivered_within_secs as i64,
+            ),
         ] {
             if value < 1 {
                 return Err(format!("{key}: must be at least 1, got {value}"));
             }
         }
+        crate::dispatch::policy::Policy::from_config(&self.delivery)?;
         Ok(())
     }
 
@@ -367,6 +407,23 @@ max_in_flight = 64
 lease_secs = 60
 # Attempts before a message that keeps failing for passing reasons is given up.
 max_attempts = 10
+
+[delivery]
+# Channels in order of preference: a message goes on the first with a provider, a
+# contact point and consent, and falls back along the list (RCS unreachable, expired,
+# or not delivered in time).
+channels = ["rcs", "sms", "email"]
+# An RCS message not delivered within this many seconds is revoked and sent on the
+# next channel.
+not_delivered_within_secs = 600
+# Promotional messages go out only in this window of the customer's local time, and
+# wait for it otherwise. Order updates are exempt.
+quiet_hours = "08:00-21:00"
+# Other windows by the country of the customer's phone.
+# quiet_hours_by_country = { FR = "10:00-20:00" }
+# At most this many promotional messages per customer a day and a week; more wait.
+promotional_per_day = 1
+promotional_per_week = 3
 "##;
 
 #[cfg(test)]

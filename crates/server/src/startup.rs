@@ -153,14 +153,15 @@ fn start_dispatcher(
     if !config.dispatch.enabled {
         return Ok(None);
     }
-    let Some(provider) = Provider::from_config(config)? else {
+    let rcs = Provider::from_config(config)?;
+    let dispatcher = Dispatcher::new(store.clone(), templates.clone(), rcs, config.clone())?;
+    if !dispatcher.has_channels() {
         tracing::info!(
-            "no RCS provider is configured (rbm.agent_id and rbm.service_account_file, or \
+            "no provider is configured (rbm.agent_id and rbm.service_account_file, or \
              maap.base_url and maap.bot_id): messages wait in the outbox"
         );
         return Ok(None);
-    };
-    let dispatcher = Dispatcher::new(store.clone(), templates.clone(), provider, config.clone());
+    }
     Ok(Some(dispatcher.spawn(wake, stop)))
 }
 

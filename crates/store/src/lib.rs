@@ -275,7 +275,7 @@ impl Store {
     /// claimed until their lease runs out.
     pub async fn record_send_outcomes(
         &self,
-        outcomes: &[(AttemptRecord, SendOutcome)],
+        outcomes: &[Outcome],
         now: DateTime<Utc>,
     ) -> Result<()> {
         on_backend!(self, b => b.record_send_outcomes(outcomes, now).await)
@@ -287,6 +287,37 @@ impl Store {
     /// Database errors.
     pub async fn list_messages(&self, order_id: i64) -> Result<Vec<MessageView>> {
         on_backend!(self, b => b.list_messages(order_id).await)
+    }
+
+    /// Sends messages whose time to live ran out on a channel on to the next one; how
+    /// many.
+    ///
+    /// # Errors
+    /// Database errors; nothing is changed then.
+    pub async fn reroute_expired(&self) -> Result<usize> {
+        on_backend!(self, b => b.reroute_expired(Utc::now()).await)
+    }
+
+    /// Messages sent on `channel` before `cutoff` and not delivered since, oldest first.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn stalled_sends(
+        &self,
+        channel: &str,
+        cutoff: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<Vec<StalledSend>> {
+        on_backend!(self, b => b.stalled_sends(channel, cutoff, limit).await)
+    }
+
+    /// Sends a message `channel` did not deliver in time on to the next channel (after
+    /// the caller revoked it there); `false` when a receipt moved it on first.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn reroute_stalled(&self, id: Uuid, channel: &str, reason: &str) -> Result<bool> {
+        on_backend!(self, b => b.reroute_stalled(id, channel, reason, Utc::now()).await)
     }
 
     /// One message with its status history and attempts: what happened to it and why.

@@ -197,6 +197,37 @@ pub struct DueMessage {
     pub order: MessageOrder,
     pub customer: Option<MessageCustomer>,
     pub shipment: Option<MessageShipment>,
+    /// Channels already tried and given up on for this message.
+    pub exhausted: Vec<String>,
+    /// The customer's consent in force, per purpose and channel.
+    pub consents: Vec<ConsentState>,
+    /// When the customer's promotional messages of the last 7 days were sent (loaded for
+    /// promotional messages only, for the frequency caps).
+    pub recent_promotional: Vec<DateTime<Utc>>,
+}
+
+/// A message sent but not delivered in time.
+#[derive(Clone, Debug)]
+pub struct StalledSend {
+    pub id: Uuid,
+    pub phone: Option<String>,
+}
+
+/// A consent decision in force.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ConsentState {
+    pub purpose: String,
+    pub channel: String,
+    pub granted: bool,
+}
+
+/// What became of one message in a dispatch round, to record.
+#[derive(Clone, Debug)]
+pub struct Outcome {
+    pub message_id: Uuid,
+    /// The provider call made, if one was.
+    pub attempt: Option<AttemptRecord>,
+    pub next: SendOutcome,
 }
 
 /// The order a message is about, as templates see it.
@@ -245,6 +276,13 @@ pub enum SendOutcome {
     Retry { at: DateTime<Utc>, error: String },
     /// It will not be sent (the reason is kept and shown to operators).
     Failed { error: String },
+    /// `channel` gave up on it: send on the next channel, now.
+    Reroute { channel: String, reason: String },
+    /// Not yet (quiet hours, a frequency cap): due again at `until`.
+    Defer {
+        until: DateTime<Utc>,
+        reason: String,
+    },
 }
 
 /// One call to a provider for a message.

@@ -7,6 +7,7 @@
 //! per batch. Receipts (delivered, read) come back through the provider's webhook.
 
 pub mod context;
+pub mod policy;
 pub mod provider;
 
 use std::collections::HashMap;
@@ -17,14 +18,15 @@ use std::time::{Duration, Instant};
 use channels::RetryPolicy;
 use chrono::{DateTime, TimeDelta, Utc};
 use domain::template::ShopContext;
-use domain::PhoneNumber;
+use domain::{Channel, PhoneNumber};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
-use store::{AttemptRecord, DueMessage, SendOutcome, Store};
+use store::{AttemptRecord, DueMessage, Outcome, SendOutcome, Store};
 use tokio::sync::{watch, Notify, Semaphore};
 use tokio::task::JoinSet;
 
 use crate::config::Config;
 use crate::templates::SharedTemplates;
+pub use policy::{Plan, Policy};
 pub use provider::{Failure, Provider};
 
 /// How long an idle dispatcher waits before looking for retries that came due; new
@@ -34,45 +36,80 @@ const IDLE_POLL: Duration = Duration::from_millis(250);
 /// Attempts at recording a batch's outcomes before leaving its messages to their lease.
 const RECORD_ATTEMPTS: u32 = 5;
 
-/// Sends due messages through one provider.
+/// How often the dispatcher looks for messages to send on the next channel: expired on
+/// one, or not delivered in time.
+const FALLBACK_SWEEP: Duration = Duration::from_secs(5);
+
+/// Sends due messages on the channel the delivery policy picks.
 pub struct Dispatcher {
     store: Store,
     templates: SharedTemplates,
-    provider: Provider,
+    rcs: Option<Sender<Provider>>,
+    policy: Policy,
+    available: Vec<Channel>,
     config: Arc<Config>,
     shop: ShopContext,
-    limiter: DefaultDirectRateLimiter,
     in_flight: Arc<Semaphore>,
     retry: RetryPolicy,
 }
 
+/// A channel's provider behind its own token bucket.
+struct Sender<P> {
+    provider: P,
+    limiter: DefaultDirectRateLimiter,
+}
+
+impl<P> Sender<P> {
+    fn new(provider: P, per_second: u32) -> Sender<P> {
+        let rate = NonZeroU32::new(per_second).unwrap_or(NonZeroU32::MIN);
+        Sender {
+            provider,
+            limiter: RateLimiter::direct(Quota::per_second(rate)),
+        }
+    }
+}
+
 /// One message's attempt, ready to record.
-type Recorded = (AttemptRecord, SendOutcome);
+type Recorded = Outcome;
 
 impl Dispatcher {
+    /// A dispatcher sending RCS through `rcs`, when given.
+    ///
+    /// # Errors
+    /// When the delivery policy's settings do not parse.
     pub fn new(
         store: Store,
         templates: SharedTemplates,
-        provider: Provider,
+        rcs: Option<Provider>,
         config: Arc<Config>,
-    ) -> Dispatcher {
-        let rate = provider.rate_per_second(&config);
-        let rate = NonZeroU32::new(rate).unwrap_or(NonZeroU32::MIN);
+    ) -> anyhow::Result<Dispatcher> {
         let retry = RetryPolicy {
             base: Duration::from_secs(2),
             cap: Duration::from_secs(15 * 60),
             max_attempts: u32::try_from(config.dispatch.max_attempts).unwrap_or(u32::MAX),
         };
-        Dispatcher {
+        let policy = Policy::from_config(&config.delivery).map_err(anyhow::Error::msg)?;
+        let rcs = rcs.map(|p| {
+            let rate = p.rate_per_second(&config);
+            Sender::new(p, rate)
+        });
+        let available = rcs.iter().map(|_| Channel::Rcs).collect();
+        Ok(Dispatcher {
             store,
             templates,
-            provider,
+            rcs,
+            policy,
+            available,
             shop: context::shop_context(&config),
-            limiter: RateLimiter::direct(Quota::per_second(rate)),
             in_flight: Arc::new(Semaphore::new(config.dispatch.max_in_flight)),
             config,
             retry,
-        }
+        })
+    }
+
+    /// Whether any channel can send.
+    pub fn has_channels(&self) -> bool {
+        !self.available.is_empty()
     }
 
     /// Runs until `stop` turns true, then finishes the batch in hand: every call in
@@ -84,7 +121,15 @@ impl Dispatcher {
     ) -> tokio::task::JoinHandle<()> {
         let dispatcher = Arc::new(self);
         tokio::spawn(async move {
+            let mut last_sweep = Instant::now();
+            // A short fallback window is swept as often as it needs.
+            let window = dispatcher.config.delivery.not_delivered_within_secs;
+            let every = FALLBACK_SWEEP.min(Duration::from_secs(window.max(1)));
             while !*stop.borrow() {
+                if last_sweep.elapsed() >= every {
+                    last_sweep = Instant::now();
+                    dispatcher.sweep().await;
+                }
                 match dispatcher.clone().run_once().await {
                     Ok(sent) if sent > 0 => continue,
                     Ok(_) => {}
@@ -174,27 +219,97 @@ impl Dispatcher {
         );
     }
 
-    #[tracing::instrument(name = "send", skip_all, fields(message_id = %message.id))]
-    async fn send_one(&self, message: DueMessage) -> Recorded {
-        let started_at = Utc::now();
-        let clock = Instant::now();
-        let result = self.try_send(&message).await;
-        let duration_ms = clock.elapsed().as_millis() as i64;
-        self.settle(&message, started_at, duration_ms, result)
+    /// Sends on the next channel what the last one gave up on: messages whose time to
+    /// live ran out, and RCS messages not delivered in time (revoked first, so that the
+    /// customer cannot get both).
+    pub async fn sweep(&self) {
+        match self.store.reroute_expired().await {
+            Ok(0) => {}
+            Ok(count) => tracing::info!(count, "expired messages sent on to the next channel"),
+            Err(error) => tracing::warn!(error.message = %error, "the fallback sweep failed"),
+        }
+        if let Some(rcs) = &self.rcs {
+            if let Err(error) = self.revoke_stalled(rcs).await {
+                tracing::warn!(error.message = %error, "revoking undelivered messages failed");
+            }
+        }
     }
 
-    async fn try_send(&self, message: &DueMessage) -> Result<(), Failure> {
+    async fn revoke_stalled(&self, rcs: &Sender<Provider>) -> anyhow::Result<()> {
+        let window = self.config.delivery.not_delivered_within_secs;
+        let cutoff = Utc::now() - TimeDelta::seconds(window as i64);
+        let stalled = self.store.stalled_sends("rcs", cutoff, 100).await?;
+        for message in stalled {
+            let Some(phone) = message.phone.as_deref() else {
+                continue;
+            };
+            let phone = PhoneNumber::parse(phone, &self.config.default_region)?;
+            rcs.limiter.until_ready().await;
+            match rcs.provider.revoke(&phone, message.id).await {
+                Ok(true) => {
+                    let reason = format!("not delivered within {window} s; revoked");
+                    self.store
+                        .reroute_stalled(message.id, "rcs", &reason)
+                        .await?;
+                }
+                // Delivered meanwhile: its receipt is on the way.
+                Ok(false) => {}
+                Err(failure) => tracing::info!(
+                    message_id = %message.id,
+                    detail = %failure.detail,
+                    "could not revoke an undelivered message; trying again later"
+                ),
+            }
+        }
+        Ok(())
+    }
+
+    #[tracing::instrument(name = "send", skip_all, fields(message_id = %message.id))]
+    async fn send_one(&self, message: DueMessage) -> Recorded {
+        let channel = match self.policy.plan(&message, &self.available, Utc::now()) {
+            Plan::Send(channel) => channel,
+            Plan::Defer { until, reason } => {
+                tracing::debug!(%reason, "message deferred");
+                return held(&message, SendOutcome::Defer { until, reason });
+            }
+            Plan::Stop { reason } => {
+                tracing::info!(%reason, "message not sent");
+                return held(&message, SendOutcome::Failed { error: reason });
+            }
+        };
+
+        let started_at = Utc::now();
+        let clock = Instant::now();
+        let result = self.send_on(channel, &message).await;
+        let duration_ms = clock.elapsed().as_millis() as i64;
+        self.settle(&message, channel, started_at, duration_ms, result)
+    }
+
+    async fn send_on(&self, channel: Channel, message: &DueMessage) -> Result<(), Failure> {
+        match channel {
+            Channel::Rcs => self.send_rcs(message).await,
+            // The policy only picks channels that have a sender.
+            other => Err(Failure::permanent(
+                "error",
+                format!("no provider is set up for {}", other.as_str()),
+            )),
+        }
+    }
+
+    async fn send_rcs(&self, message: &DueMessage) -> Result<(), Failure> {
+        let rcs = self
+            .rcs
+            .as_ref()
+            .ok_or_else(|| Failure::permanent("error", "no RCS provider is set up"))?;
         let phone = self.phone(message)?;
         let rendered = self.render(message)?;
 
-        self.limiter.until_ready().await;
-        self.provider.send(&phone, message.id, &rendered).await
+        rcs.limiter.until_ready().await;
+        rcs.provider.send(&phone, message.id, &rendered).await
     }
 
-    /// The customer's phone number, or why the message cannot go over RCS.
+    /// The customer's phone number, or why the message cannot go to a phone.
     fn phone(&self, message: &DueMessage) -> Result<PhoneNumber, Failure> {
-        // TODO(delivery): without a phone, or unreachable over RCS, fall back to SMS and
-        // email once those channels exist; until then the message fails with the reason.
         let text = message
             .customer
             .as_ref()
@@ -221,11 +336,12 @@ impl Dispatcher {
     fn settle(
         &self,
         message: &DueMessage,
+        channel: Channel,
         started_at: DateTime<Utc>,
         duration_ms: i64,
         result: Result<(), Failure>,
     ) -> Recorded {
-        let channel = self.provider.channel().to_string();
+        let channel = channel.as_str().to_string();
         let attempt = |outcome: &str, http_status, detail| AttemptRecord {
             message_id: message.id,
             channel: channel.clone(),
@@ -237,10 +353,11 @@ impl Dispatcher {
         };
         let failure = match result {
             Ok(()) => {
-                let sent = SendOutcome::Sent {
-                    channel: channel.clone(),
+                return Outcome {
+                    message_id: message.id,
+                    attempt: Some(attempt("sent", Some(200), None)),
+                    next: SendOutcome::Sent { channel },
                 };
-                return (attempt("sent", Some(200), None), sent);
             }
             Err(failure) => failure,
         };
@@ -250,7 +367,20 @@ impl Dispatcher {
             failure.http_status,
             Some(failure.detail.clone()),
         );
-        (record, self.next_step(message, failure))
+        let next = if failure.outcome == "unreachable" {
+            // The next channel in the policy's list takes it, now.
+            SendOutcome::Reroute {
+                channel,
+                reason: failure.detail,
+            }
+        } else {
+            self.next_step(message, failure)
+        };
+        Outcome {
+            message_id: message.id,
+            attempt: Some(record),
+            next,
+        }
     }
 
     /// Retry later or give up: a passing failure is retried with backoff until the
@@ -274,6 +404,15 @@ impl Dispatcher {
                 error: failure.detail,
             },
         }
+    }
+}
+
+/// An outcome decided without calling a provider.
+fn held(message: &DueMessage, next: SendOutcome) -> Recorded {
+    Outcome {
+        message_id: message.id,
+        attempt: None,
+        next,
     }
 }
 
@@ -337,6 +476,9 @@ mod tests {
                 time_zone: None,
             }),
             shipment: None,
+            exhausted: Vec::new(),
+            consents: Vec::new(),
+            recent_promotional: Vec::new(),
         }
     }
 

@@ -118,6 +118,26 @@ impl Provider {
     }
 }
 
+impl Provider {
+    /// Withdraws an undelivered message: `true` when it was withdrawn, `false` when it
+    /// had been delivered already.
+    ///
+    /// # Errors
+    /// A [`Failure`] when the provider could not be asked.
+    pub async fn revoke(&self, phone: &PhoneNumber, id: Uuid) -> Result<bool, Failure> {
+        match self {
+            Provider::Rbm(client) => match client.revoke(phone, id).await.map_err(from_rbm)? {
+                channels::rbm::Revocation::Revoked => Ok(true),
+                channels::rbm::Revocation::AlreadyDelivered => Ok(false),
+            },
+            Provider::Maap(client) => match client.revoke(id).await.map_err(from_maap)? {
+                channels::maap::Revocation::Revoked => Ok(true),
+                _ => Ok(false),
+            },
+        }
+    }
+}
+
 fn read_key(path: &Path) -> anyhow::Result<ServiceAccountKey> {
     ServiceAccountKey::from_file(path).with_context(|| {
         format!(

@@ -218,5 +218,8 @@ fn as_message(key: &str, order: &OrderView, customer: Option<&CustomerView>) -> 
         },
         customer,
         shipment,
+        exhausted: Vec::new(),
+        consents: Vec::new(),
+        recent_promotional: Vec::new(),
     }
 }

@@ -9,6 +9,8 @@ use serde_json::{json, Value};
 use store::MessageView;
 use tokio::net::TcpListener;
 
+use tidings::http::api::Scope;
+
 use crate::helpers::{Backend, Options, TestApp};
 use crate::on_both_backends;
 
@@ -36,6 +38,15 @@ impl Rig {
 
     /// A rig whose emulator setup `configure` changed first.
     pub async fn start_with(backend: Backend, configure: impl FnOnce(&mut EmulatorConfig)) -> Rig {
+        Rig::start_full(backend, |_| {}, configure).await
+    }
+
+    /// A rig whose Tidings configuration and emulator setup were changed first.
+    pub async fn start_full(
+        backend: Backend,
+        tidings: impl FnOnce(&mut tidings::Config),
+        configure: impl FnOnce(&mut EmulatorConfig),
+    ) -> Rig {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let emulator_url = format!("http://{}", listener.local_addr().unwrap());
         let keys = tempfile::tempdir().unwrap();
@@ -48,6 +59,7 @@ impl Rig {
             config.rbm.agent_id = Some(AGENT.into());
             config.rbm.service_account_file = Some(key_file.clone());
             config.rbm.client_token = Some(CLIENT_TOKEN.to_string().into());
+            tidings(config);
         })
         .await;
 
@@ -180,10 +192,25 @@ async fn a_phone_without_rcs_fails_with_the_reason(backend: Backend) {
 
     let failed = |m: &[MessageView]| m.len() == 1 && m[0].state == "failed";
     let messages = rig.messages_until(order_id, failed).await;
+    // RCS gave up on it, and no other channel is set up here.
     let error = messages[0].last_error.as_deref().unwrap_or_default();
-    assert!(error.contains("RCS"), "{error}");
-    assert_eq!(messages[0].attempt_log[0].outcome, "unreachable");
-    assert_eq!(messages[0].attempt_log[0].http_status, Some(404));
+    assert_eq!(
+        error,
+        "no channel may carry it: rcs: already tried for this message; sms: no provider is \
+         set up; email: no provider is set up"
+    );
+    let attempt = &messages[0].attempt_log[0];
+    assert_eq!(
+        (attempt.outcome.as_str(), attempt.http_status),
+        ("unreachable", Some(404))
+    );
+    assert!(attempt.detail.as_deref().unwrap().contains("RCS"));
+    let history: Vec<&str> = messages[0]
+        .history
+        .iter()
+        .map(|e| e.state.as_str())
+        .collect();
+    assert_eq!(history, ["pending", "failed"]);
 }
 
 async fn a_reply_from_the_phone_is_kept_for_the_conversation(backend: Backend) {
@@ -269,7 +296,10 @@ async fn dead_letters_are_listed_and_can_be_sent_again(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(listed[0]["state"], "failed");
-    assert!(listed[0]["last_error"].as_str().unwrap().contains("RCS"));
+    assert!(listed[0]["last_error"]
+        .as_str()
+        .unwrap()
+        .contains("no channel may carry it"));
     let dead: Value = rig
         .app
         .api_get("/api/v1/messages/dead-letters")
@@ -297,7 +327,10 @@ async fn dead_letters_are_listed_and_can_be_sent_again(backend: Backend) {
     let tried_twice = |m: &[MessageView]| m[0].state == "failed" && m[0].attempt_log.len() == 2;
     let message = &rig.messages_until(order_id, tried_twice).await[0];
     let history: Vec<&str> = message.history.iter().map(|e| e.state.as_str()).collect();
-    assert_eq!(history, ["failed", "pending", "failed"]);
+    assert_eq!(
+        history,
+        ["pending", "failed", "pending", "pending", "failed"]
+    );
 
     let one: Value = rig
         .app
@@ -318,7 +351,81 @@ async fn dead_letters_are_listed_and_can_be_sent_again(backend: Backend) {
     assert_eq!(redrive(sent_id.to_string()).await.unwrap().status(), 422);
 }
 
+async fn an_undelivered_rcs_message_is_revoked_and_falls_back(backend: Backend) {
+    // The phone is off: the message is accepted but not delivered within a second, so
+    // it is revoked at Google and handed to the next channel (none is set up here).
+    let rig = Rig::start_full(
+        backend,
+        |config| config.delivery.not_delivered_within_secs = 1,
+        |emulator| emulator.phones[0].online = false,
+    )
+    .await;
+    let order_id = rig.order_for(RCS_PHONE, "R-7").await;
+
+    let failed = |m: &[MessageView]| m.len() == 1 && m[0].state == "failed";
+    let message = &rig.messages_until(order_id, failed).await[0];
+    let history: Vec<(&str, &str)> = message
+        .history
+        .iter()
+        .map(|e| (e.state.as_str(), e.detail.as_deref().unwrap_or("")))
+        .collect();
+    assert_eq!(history[0], ("sent", "sent on rcs"));
+    assert_eq!(history[1].0, "pending");
+    assert!(
+        history[1].1.contains("not delivered within 1 s; revoked"),
+        "{history:?}"
+    );
+    assert!(
+        history[2].1.starts_with("no channel may carry it"),
+        "{history:?}"
+    );
+
+    // Google's record: revoked, never delivered.
+    let phone = rig.phone(RCS_PHONE).await;
+    let state = phone["messages"][0]["state"].as_str().unwrap().to_string();
+    assert_eq!(state, "REVOKED", "{phone}");
+}
+
+async fn an_expired_rcs_message_falls_back(backend: Backend) {
+    // A one-second time to live and a phone that is off: Google revokes the message and
+    // says so (TTL_EXPIRATION_REVOKED); Tidings hands it to the next channel.
+    let rig = Rig::start_with(backend, |emulator| emulator.phones[0].online = false).await;
+    let admin = tidings::cli::create_api_key(&rig.app.store, "admin", Scope::Admin)
+        .await
+        .unwrap();
+    let template = json!({"ttl": "1s", "contentMessage": {"text": "Order {{ order.number }}"}});
+    let saved = rig
+        .app
+        .client
+        .put(rig.app.url("/api/v1/templates/confirmed/en"))
+        .bearer_auth(admin)
+        .json(&template)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(saved.status(), 200);
+    let order_id = rig.order_for(RCS_PHONE, "R-8").await;
+
+    let failed = |m: &[MessageView]| m.len() == 1 && m[0].state == "failed";
+    let message = &rig.messages_until(order_id, failed).await[0];
+    let details: Vec<&str> = message
+        .history
+        .iter()
+        .filter_map(|e| e.detail.as_deref())
+        .collect();
+    assert!(
+        details.contains(&"ttl_expired receipt") || details.iter().any(|d| d.contains("expired")),
+        "{details:?}"
+    );
+    assert!(
+        details.iter().any(|d| d.contains("time to live ran out")),
+        "{details:?}"
+    );
+}
+
 on_both_backends!(
+    an_expired_rcs_message_falls_back,
+    an_undelivered_rcs_message_is_revoked_and_falls_back,
     dead_letters_are_listed_and_can_be_sent_again,
     a_throttled_send_is_retried_until_it_goes_through,
     an_order_event_reaches_the_phone_and_comes_back_read,

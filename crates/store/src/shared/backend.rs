@@ -145,12 +145,12 @@ impl super::super::Backend {
 
     pub(crate) async fn record_send_outcomes(
         &self,
-        outcomes: &[(AttemptRecord, SendOutcome)],
+        outcomes: &[Outcome],
         now: DateTime<Utc>,
     ) -> Result<()> {
         let mut tx = self.begin_write().await?;
-        for (attempt, outcome) in outcomes {
-            record_outcome(&mut tx, attempt, outcome, now).await?;
+        for outcome in outcomes {
+            record_outcome(&mut tx, outcome, now).await?;
         }
         tx.commit().await?;
         Ok(())
@@ -158,6 +158,35 @@ impl super::super::Backend {
 
     pub(crate) async fn list_messages(&self, order_id: i64) -> Result<Vec<MessageView>> {
         list_messages(&mut *self.read.acquire().await?, order_id).await
+    }
+
+    pub(crate) async fn reroute_expired(&self, now: DateTime<Utc>) -> Result<usize> {
+        let mut tx = self.begin_write().await?;
+        let count = reroute_expired(&mut tx, now).await?;
+        tx.commit().await?;
+        Ok(count)
+    }
+
+    pub(crate) async fn stalled_sends(
+        &self,
+        channel: &str,
+        cutoff: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<Vec<StalledSend>> {
+        stalled_sends(&mut *self.read.acquire().await?, channel, cutoff, limit).await
+    }
+
+    pub(crate) async fn reroute_stalled(
+        &self,
+        id: Uuid,
+        channel: &str,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
+        let mut tx = self.begin_write().await?;
+        let done = reroute_stalled(&mut tx, id, channel, reason, now).await?;
+        tx.commit().await?;
+        Ok(done)
     }
 
     pub(crate) async fn get_message(&self, id: Uuid) -> Result<MessageView> {

@@ -25,7 +25,8 @@ pub(super) async fn dead_letters(conn: &mut Conn, limit: i64) -> Result<Vec<Mess
     Ok(messages)
 }
 
-/// Puts a failed message back in the queue, due now, and notes who asked. `false` when
+/// Puts a failed message back in the queue, due now, with every channel to try again,
+/// and notes who asked. `false` when
 /// the message is not failed (it may have been sent in the meantime).
 pub(super) async fn redrive(
     conn: &mut Conn,
@@ -35,7 +36,7 @@ pub(super) async fn redrive(
 ) -> Result<bool> {
     let done = sqlx::query(
         "UPDATE outbox SET state = 'pending', next_attempt_at = $2, claimed_until = NULL,
-            updated_at = $2
+            exhausted = '', updated_at = $2
          WHERE id = $1 AND state = 'failed'",
     )
     .bind(id)

@@ -56,7 +56,7 @@ pub(super) async fn load_due(conn: &mut Conn, ids: &[Uuid]) -> Result<Vec<DueMes
                 o.status_detail, o.tracking_token, o.shipping_address,
                 c.id, c.first_name, c.last_name, c.phone, c.email, c.locale,
                 s.id, s.carrier, s.tracking_number, s.tracking_url, s.estimated_delivery,
-                c.time_zone
+                c.time_zone, m.exhausted
              FROM outbox m JOIN orders o ON o.id = m.order_id
              LEFT JOIN customers c ON c.id = m.customer_id
              LEFT JOIN shipments s ON s.id = m.shipment_id
@@ -73,7 +73,86 @@ pub(super) async fn load_due(conn: &mut Conn, ids: &[Uuid]) -> Result<Vec<DueMes
     }
     let position = |id: &Uuid| ids.iter().position(|i| i == id);
     found.sort_by_key(|m| position(&m.id));
+    add_consents(conn, &mut found).await?;
+    add_recent_promotional(conn, &mut found).await?;
     Ok(found)
+}
+
+/// The customers' consent in force (the newest record per purpose and channel).
+async fn add_consents(conn: &mut Conn, messages: &mut [DueMessage]) -> Result<()> {
+    let mut customers: Vec<i64> = messages
+        .iter()
+        .filter_map(|m| m.customer.as_ref().map(|c| c.id))
+        .collect();
+    customers.sort_unstable();
+    customers.dedup();
+    let mut found: Vec<(i64, ConsentState)> = Vec::new();
+    for chunk in customers.chunks(ROWS_PER_STATEMENT) {
+        let sql = format!(
+            "SELECT customer_id, purpose, channel, granted FROM consents
+             WHERE customer_id IN ({}) ORDER BY id",
+            list_placeholders(chunk.len())
+        );
+        let mut query = sqlx::query(&sql);
+        for id in chunk {
+            query = query.bind(id);
+        }
+        for row in query.fetch_all(&mut *conn).await? {
+            let state = ConsentState {
+                purpose: row.try_get(1)?,
+                channel: row.try_get(2)?,
+                granted: row.try_get(3)?,
+            };
+            found.push((row.try_get(0)?, state));
+        }
+    }
+    for message in messages.iter_mut() {
+        let Some(customer) = message.customer.as_ref().map(|c| c.id) else {
+            continue;
+        };
+        // Oldest first, so a later decision replaces an earlier one.
+        for (_, state) in found.iter().filter(|(id, _)| *id == customer) {
+            message
+                .consents
+                .retain(|c| (&c.purpose, &c.channel) != (&state.purpose, &state.channel));
+            message.consents.push(state.clone());
+        }
+    }
+    Ok(())
+}
+
+/// For promotional messages, when their customer's promotional messages of the last
+/// week were sent.
+async fn add_recent_promotional(conn: &mut Conn, messages: &mut [DueMessage]) -> Result<()> {
+    let since = Utc::now() - Duration::weeks(1);
+    for message in messages.iter_mut() {
+        let Some(customer) = message.customer.as_ref().map(|c| c.id) else {
+            continue;
+        };
+        if message.purpose != "promotional" {
+            continue;
+        }
+        let rows = sqlx::query(
+            "SELECT sent_at FROM outbox
+             WHERE customer_id = $1 AND purpose = 'promotional' AND sent_at > $2",
+        )
+        .bind(customer)
+        .bind(since)
+        .fetch_all(&mut *conn)
+        .await?;
+        message.recent_promotional = rows
+            .iter()
+            .map(|r| r.try_get(0))
+            .collect::<Result<_, _>>()?;
+    }
+    Ok(())
+}
+
+fn list_placeholders(count: usize) -> String {
+    (1..=count)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn due_from_row(r: &<Db as sqlx::Database>::Row) -> Result<DueMessage> {
@@ -120,24 +199,36 @@ fn due_from_row(r: &<Db as sqlx::Database>::Row) -> Result<DueMessage> {
         order,
         customer,
         shipment,
+        exhausted: r
+            .try_get::<String, _>(26)?
+            .split(',')
+            .filter(|c| !c.is_empty())
+            .map(str::to_string)
+            .collect(),
+        consents: Vec::new(),
+        recent_promotional: Vec::new(),
     })
 }
 
-/// Records one attempt and moves its message on: sent, back to the queue, or failed.
-/// A receipt that arrived while the send call was in flight has already moved the
-/// message further; that state is kept.
+/// Records one message's attempt (if a provider was called) and moves the message on:
+/// sent, back to the queue, on to the next channel, deferred, or failed. A receipt that
+/// arrived while the send call was in flight has already moved the message further;
+/// that state is kept.
 pub(super) async fn record_outcome(
     conn: &mut Conn,
-    attempt: &AttemptRecord,
-    outcome: &SendOutcome,
+    outcome: &Outcome,
     now: DateTime<Utc>,
 ) -> Result<()> {
-    insert_attempt(conn, attempt).await?;
-    let id = attempt.message_id;
-    let (state, detail) = match outcome {
+    if let Some(attempt) = &outcome.attempt {
+        insert_attempt(conn, attempt).await?;
+    }
+    let id = outcome.message_id;
+    let tried = u8::from(outcome.attempt.is_some());
+    let (state, detail) = match &outcome.next {
         SendOutcome::Sent { channel } => {
-            mark_sent(conn, id, channel, attempt.started_at, now).await?;
-            (MessageState::Sent, None)
+            let started = outcome.attempt.as_ref().map_or(now, |a| a.started_at);
+            mark_sent(conn, id, channel, started, now).await?;
+            (MessageState::Sent, Some(format!("sent on {channel}")))
         }
         SendOutcome::Retry { at, error } => {
             mark_retry(conn, id, *at, error, now).await?;
@@ -145,11 +236,70 @@ pub(super) async fn record_outcome(
             (MessageState::Pending, Some(detail))
         }
         SendOutcome::Failed { error } => {
-            mark_failed(conn, id, error, now).await?;
+            mark_failed(conn, id, error, tried, now).await?;
             (MessageState::Failed, Some(error.clone()))
+        }
+        SendOutcome::Reroute { channel, reason } => {
+            reroute(conn, id, channel, reason, tried, now).await?;
+            let detail = format!("{channel} gave up ({reason}); trying the next channel");
+            (MessageState::Pending, Some(detail))
+        }
+        SendOutcome::Defer { until, reason } => {
+            mark_retry_at(conn, id, *until, 0, now).await?;
+            let at = until.format("%Y-%m-%d %H:%M UTC");
+            (
+                MessageState::Pending,
+                Some(format!("deferred until {at}: {reason}")),
+            )
         }
     };
     insert_message_event(conn, id, state, now, detail.as_deref()).await
+}
+
+/// Back to the queue on the channels left: `channel` joins those given up on.
+pub(super) async fn reroute(
+    conn: &mut Conn,
+    id: Uuid,
+    channel: &str,
+    reason: &str,
+    tried: u8,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    sqlx::query(
+        "UPDATE outbox SET state = 'pending', next_attempt_at = $2,
+            attempts = attempts + $3, last_error = $4, claimed_until = NULL, updated_at = $2,
+            exhausted = CASE WHEN exhausted = '' THEN $5 ELSE exhausted || ',' || $5 END
+         WHERE id = $1 AND state IN ('pending', 'sending', 'sent', 'revoked')",
+    )
+    .bind(id)
+    .bind(now)
+    .bind(i64::from(tried))
+    .bind(reason)
+    .bind(channel)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+async fn mark_retry_at(
+    conn: &mut Conn,
+    id: Uuid,
+    at: DateTime<Utc>,
+    tried: u8,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    sqlx::query(
+        "UPDATE outbox SET state = 'pending', next_attempt_at = $2, attempts = attempts + $3,
+            claimed_until = NULL, updated_at = $4
+         WHERE id = $1 AND state = 'sending'",
+    )
+    .bind(id)
+    .bind(at)
+    .bind(i64::from(tried))
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
 }
 
 async fn insert_attempt(conn: &mut Conn, a: &AttemptRecord) -> Result<()> {
@@ -214,21 +364,28 @@ async fn mark_retry(
     Ok(())
 }
 
-async fn mark_failed(conn: &mut Conn, id: Uuid, error: &str, now: DateTime<Utc>) -> Result<()> {
+async fn mark_failed(
+    conn: &mut Conn,
+    id: Uuid,
+    error: &str,
+    tried: u8,
+    now: DateTime<Utc>,
+) -> Result<()> {
     sqlx::query(
-        "UPDATE outbox SET state = 'failed', attempts = attempts + 1, last_error = $2,
+        "UPDATE outbox SET state = 'failed', attempts = attempts + $4, last_error = $2,
             claimed_until = NULL, updated_at = $3
          WHERE id = $1 AND state IN ('pending', 'sending')",
     )
     .bind(id)
     .bind(error)
     .bind(now)
+    .bind(i64::from(tried))
     .execute(&mut *conn)
     .await?;
     Ok(())
 }
 
-async fn insert_message_event(
+pub(super) async fn insert_message_event(
     conn: &mut Conn,
     id: Uuid,
     state: MessageState,
