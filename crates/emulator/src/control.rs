@@ -35,6 +35,7 @@ pub fn router() -> Router<Arc<Shared>> {
         .route(&format!("{phone}/text"), post(text))
         .route(&format!("{phone}/location"), post(location))
         .route(&format!("{phone}/file"), post(file))
+        .route("/emulator/stats", get(stats))
         .route("/emulator/webhook", get(show_webhook).put(set_webhook))
         .route("/emulator/webhook/deliveries", get(deliveries))
         .route("/emulator/webhook/register", post(register))
@@ -202,6 +203,11 @@ fn act(shared: &Shared, phone: &str, action: UserAction) -> ApiResult<Json<Value
 #[serde(deny_unknown_fields)]
 struct Webhook {
     url: Option<String>,
+}
+
+/// `GET /emulator/stats`: messages accepted and message ids reused.
+async fn stats(State(shared): State<Arc<Shared>>) -> Json<Value> {
+    Json(serde_json::to_value(shared.world().stats).unwrap_or_default())
 }
 
 async fn show_webhook(State(shared): State<Arc<Shared>>) -> Json<Value> {

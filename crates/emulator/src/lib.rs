@@ -67,7 +67,7 @@ pub use config::{
     UserAction, UserFile, ALL_FEATURES, GOOGLE_TOKEN_URL,
 };
 pub use error::{ApiError, NOT_REACHABLE};
-pub use state::ConfigError;
+pub use state::{ConfigError, SendStats};
 
 use state::Shared;
 
@@ -133,6 +133,11 @@ impl Emulator {
             .fallback(no_route)
             .method_not_allowed_fallback(wrong_method)
             .with_state(shared)
+    }
+
+    /// What the agent sent, counted.
+    pub fn stats(&self) -> SendStats {
+        self.shared.world().stats
     }
 
     /// Adds a phone while running.

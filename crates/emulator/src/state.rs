@@ -43,8 +43,21 @@ pub struct World {
     pub webhook_url: Option<String>,
     pub agent_bucket: Option<Bucket>,
     pub batch_bucket: Option<Bucket>,
+    /// Counts over the agent's sends, for load tests.
+    pub stats: SendStats,
     /// The last sequence number handed out; orders a phone's conversation.
     seq: u64,
+}
+
+/// What the agent sent, counted: how many messages were accepted, and how many calls
+/// reused a message id already accepted (a retry, or the same message sent twice).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SendStats {
+    /// Messages accepted, each under its own id.
+    pub messages_accepted: u64,
+    /// Calls that named a message id already accepted; Google ignores them.
+    pub repeated_message_ids: u64,
 }
 
 impl World {

@@ -34,9 +34,9 @@ pub async fn create(
     check_agent(&shared, &params)?;
     let message_id = uuid_param(&params, "messageId")?;
     tracing::Span::current().record("message_id", message_id.as_str());
-    if let Some(first) = shared.world().used_ids.get(&message_id) {
+    if let Some(first) = reused(&mut shared.world(), &message_id) {
         tracing::debug!("a reused message id; answering as the first time");
-        return Ok(Json(first.clone()));
+        return Ok(Json(first));
     }
 
     let now = Utc::now();
@@ -44,8 +44,8 @@ pub async fn create(
     let (record, answer, delay) = {
         let mut world = shared.world();
         // A retry may have raced the first call past the check above.
-        if let Some(first) = world.used_ids.get(&message_id) {
-            return Ok(Json(first.clone()));
+        if let Some(first) = reused(&mut world, &message_id) {
+            return Ok(Json(first));
         }
         check_reachable(&world, &phone)?;
         check_features(&world.phones[&phone], &body)?;
@@ -55,6 +55,13 @@ pub async fn create(
     delivery::accept(&shared, &phone, &record, delay);
     tracing::debug!("accepted an agent message");
     Ok(Json(answer))
+}
+
+/// The first answer for a message id used before, counting the reuse.
+fn reused(world: &mut World, message_id: &str) -> Option<Value> {
+    let first = world.used_ids.get(message_id).cloned()?;
+    world.stats.repeated_message_ids += 1;
+    Some(first)
 }
 
 /// Stores the accepted message and the answer a reuse of its id gets.
@@ -84,6 +91,7 @@ fn record(
     world
         .used_ids
         .insert(message_id.to_string(), answer.clone());
+    world.stats.messages_accepted += 1;
     Ok((record, answer, delay))
 }
 
