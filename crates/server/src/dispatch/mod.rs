@@ -6,6 +6,7 @@
 //! number of calls in flight, and records every attempt and its answer in one commit
 //! per batch. Receipts (delivered, read) come back through the provider's webhook.
 
+mod breaker;
 pub mod context;
 pub mod policy;
 pub mod provider;
@@ -53,10 +54,11 @@ pub struct Dispatcher {
     retry: RetryPolicy,
 }
 
-/// A channel's provider behind its own token bucket.
+/// A channel's provider behind its own token bucket and circuit breaker.
 struct Sender<P> {
     provider: P,
     limiter: DefaultDirectRateLimiter,
+    breaker: breaker::Breaker,
 }
 
 impl<P> Sender<P> {
@@ -65,6 +67,7 @@ impl<P> Sender<P> {
         Sender {
             provider,
             limiter: RateLimiter::direct(Quota::per_second(rate)),
+            breaker: breaker::Breaker::default(),
         }
     }
 }
@@ -278,6 +281,12 @@ impl Dispatcher {
             }
         };
 
+        if let Some((wait, name)) = self.circuit_open(channel) {
+            let until = Utc::now() + TimeDelta::from_std(wait).unwrap_or(TimeDelta::MAX);
+            let reason = format!("the {name} provider kept failing; sends resume after a pause");
+            return held(&message, SendOutcome::Defer { until, reason });
+        }
+
         let started_at = Utc::now();
         let clock = Instant::now();
         let result = self.send_on(channel, &message).await;
@@ -305,7 +314,20 @@ impl Dispatcher {
         let rendered = self.render(message)?;
 
         rcs.limiter.until_ready().await;
-        rcs.provider.send(&phone, message.id, &rendered).await
+        let result = rcs.provider.send(&phone, message.id, &rendered).await;
+        let passing = matches!(&result, Err(f) if f.retry.is_some());
+        rcs.breaker.record(passing, Instant::now());
+        result
+    }
+
+    /// How long the channel's provider is left alone after a run of failures, if it is.
+    fn circuit_open(&self, channel: Channel) -> Option<(Duration, &'static str)> {
+        let sender = match channel {
+            Channel::Rcs => self.rcs.as_ref()?,
+            _ => return None,
+        };
+        let wait = sender.breaker.check(Instant::now()).err()?;
+        Some((wait, channel.as_str()))
     }
 
     /// The customer's phone number, or why the message cannot go to a phone.

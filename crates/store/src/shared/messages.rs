@@ -18,8 +18,9 @@ pub(super) async fn release_expired_leases(conn: &mut Conn, now: DateTime<Utc>) 
     Ok(done.rows_affected())
 }
 
-/// Marks up to `limit` due messages as being sent until `lease_until`; their ids, the
-/// longest waiting first.
+/// Marks up to `limit` due messages as being sent until `lease_until`; their ids, order
+/// updates before promotions (a campaign queued for hours must not hold up "your parcel
+/// is out for delivery"), then the longest waiting first.
 pub(super) async fn claim_due(
     conn: &mut Conn,
     limit: i64,
@@ -30,7 +31,8 @@ pub(super) async fn claim_due(
         "UPDATE outbox SET state = 'sending', claimed_until = $1, updated_at = $2
          WHERE id IN (
             SELECT id FROM outbox WHERE state = 'pending' AND next_attempt_at <= $2
-            ORDER BY next_attempt_at LIMIT $3{SKIP_LOCKED})
+            ORDER BY CASE WHEN purpose = 'transactional' THEN 0 ELSE 1 END, next_attempt_at
+            LIMIT $3{SKIP_LOCKED})
          RETURNING id"
     );
     let rows = sqlx::query(&sql)
