@@ -8,6 +8,7 @@ pub mod money;
 pub mod order;
 pub mod phone;
 pub mod rcs;
+pub mod sms;
 pub mod status;
 pub mod template;
 

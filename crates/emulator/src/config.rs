@@ -60,6 +60,11 @@ pub struct EmulatorConfig {
     pub phones: Vec<PhoneConfig>,
     /// Crowds of phones with shares of behaviour, added to `phones` at start.
     pub crowds: Vec<Crowd>,
+    /// The account of the Twilio-compatible SMS API.
+    pub twilio: TwilioAccount,
+    /// Where texts from the phones are posted, signed as Twilio signs them; none keeps
+    /// them in the inspection API only. Can be changed while running.
+    pub sms_webhook_url: Option<String>,
 }
 
 impl Default for EmulatorConfig {
@@ -88,6 +93,8 @@ impl Default for EmulatorConfig {
             project_number: "000000000000".to_string(),
             phones: Vec::new(),
             crowds: Vec::new(),
+            twilio: TwilioAccount::default(),
+            sms_webhook_url: None,
         }
     }
 }
@@ -162,6 +169,8 @@ pub struct PhoneConfig {
     pub read_after_ms: Option<u64>,
     /// What the user does, one step per delivered agent message, in order.
     pub script: Vec<ScriptStep>,
+    /// How the phone takes SMS; any phone can, with RCS or without.
+    pub sms: SmsHandset,
 }
 
 impl Default for PhoneConfig {
@@ -175,6 +184,7 @@ impl Default for PhoneConfig {
             delivery_delay_ms: 50,
             read_after_ms: Some(500),
             script: Vec::new(),
+            sms: SmsHandset::default(),
         }
     }
 }
@@ -324,6 +334,58 @@ impl Crowd {
             .collect();
         Ok(phones)
     }
+}
+
+/// The account of the Twilio-compatible SMS API: what `Messages.json` takes as HTTP
+/// Basic credentials, and the key of the `X-Twilio-Signature` on what it posts.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, rename_all = "camelCase", deny_unknown_fields)]
+pub struct TwilioAccount {
+    /// The account SID: the Basic auth user and part of every path.
+    pub account_sid: String,
+    /// The auth token: the Basic auth password and the signing key.
+    pub auth_token: String,
+    /// The business number: what phones text when no SMS reached them yet, and the
+    /// sender of messages sent through a Messaging Service.
+    pub number: String,
+}
+
+impl Default for TwilioAccount {
+    fn default() -> TwilioAccount {
+        TwilioAccount {
+            account_sid: "AC00000000000000000000000000000000".to_string(),
+            auth_token: "emulator-auth-token".to_string(),
+            // Twilio's own test "From" number.
+            number: "+15005550006".to_string(),
+        }
+    }
+}
+
+/// How a phone takes SMS.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, rename_all = "camelCase", deny_unknown_fields)]
+pub struct SmsHandset {
+    /// What becomes of a text sent to the phone.
+    pub outcome: SmsOutcome,
+    /// The Twilio error code an undelivered or failed text reports; 30003
+    /// (unreachable handset) or 30008 (unknown error) when absent.
+    pub error_code: Option<u32>,
+    /// The user has texted STOP: sends are refused with Twilio's 21610 until they text
+    /// START.
+    pub opted_out: bool,
+}
+
+/// What becomes of a text sent to a phone.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum SmsOutcome {
+    /// Queued, sent, then delivered (once the phone is online).
+    #[default]
+    Delivered,
+    /// Queued, sent, then undelivered: the carrier could not reach the handset.
+    Undelivered,
+    /// Queued, then failed: it never left Twilio.
+    Failed,
 }
 
 /// Whether item `i` of a sequence falls in an evenly spread `share` of it.

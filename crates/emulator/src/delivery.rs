@@ -172,6 +172,7 @@ pub fn set_online(shared: &Arc<Shared>, phone: &str, online: bool) -> ApiResult<
         for id in waiting {
             schedule_delivery(shared, phone, &id, Duration::from_millis(delay));
         }
+        crate::sms::deliver_waiting(shared, phone);
     }
     Ok(())
 }

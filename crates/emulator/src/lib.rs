@@ -30,7 +30,9 @@
 //! - `POST /token`: the OAuth token endpoint for service-account assertions;
 //! - `/v1/...`, `/upload/v1/files`: the RBM API (see [`api`](crate) for the list);
 //! - `/` and `/phones/{E164}`: the web pages;
-//! - `/emulator/...`: the inspection and control API.
+//! - `/emulator/...`: the inspection and control API;
+//! - `POST /2010-04-01/Accounts/{AccountSid}/Messages.json`: a Twilio-compatible SMS
+//!   API, with every phone as an SMS handset (see [`sms`](crate)).
 
 #![warn(missing_docs)]
 
@@ -44,6 +46,7 @@ mod files;
 mod pages;
 pub mod phones;
 mod rate;
+mod sms;
 mod state;
 pub mod validate;
 pub mod webhook;
@@ -130,6 +133,7 @@ impl Emulator {
             .merge(api::router(shared.clone()))
             .merge(control::router())
             .merge(pages::router())
+            .merge(sms::router())
             .fallback(no_route)
             .method_not_allowed_fallback(wrong_method)
             .with_state(shared)
@@ -151,6 +155,11 @@ impl Emulator {
     /// Points webhook posts at `url` (or nowhere), including those waiting for a retry.
     pub fn set_webhook_url(&self, url: Option<String>) {
         self.shared.world().webhook_url = url;
+    }
+
+    /// Points texts from phones at `url` (or nowhere).
+    pub fn set_sms_webhook_url(&self, url: Option<String>) {
+        self.shared.world().sms.webhook_url = url;
     }
 
     /// Stops the background jobs: pending deliveries, reads, script steps, expiries

@@ -1,6 +1,7 @@
 //! The web pages: an index of phones, and one page per phone that shows its
 //! conversation the way a phone shows RCS (bubbles, rich cards, carousels, chips) and
-//! lets a person tap a suggestion or type a reply. A small inline script reloads the
+//! lets a person tap a suggestion or type a reply. Texts (SMS) sit in the same thread,
+//! drawn apart from RCS, and a person can text back. A small inline script reloads the
 //! page when the conversation changes.
 
 use std::collections::HashMap;
@@ -54,6 +55,8 @@ struct PhonePage {
     name: String,
     status: &'static str,
     online: bool,
+    /// Whether the phone has RCS; without it only the SMS reply box shows.
+    rcs: bool,
     revision: u64,
     items: Vec<Item>,
 }
@@ -62,6 +65,16 @@ struct PhonePage {
 enum Item {
     Agent(AgentBubble),
     User(UserBubble),
+    Sms(SmsBubble),
+}
+
+/// A text, to the phone or from it.
+struct SmsBubble {
+    /// Sent by the business (shown on the left), rather than by the phone's user.
+    to_phone: bool,
+    text: String,
+    /// `SMS · 2 segments · delivered`.
+    detail: String,
 }
 
 struct AgentBubble {
@@ -164,6 +177,7 @@ fn build_page(shared: &Shared, number: &str) -> ApiResult<PhonePage> {
         name: display_name(phone),
         status: status(phone),
         online: phone.online,
+        rcs: phone.config.rcs,
         revision: phone.revision,
         items: conversation(&world, phone),
     })
@@ -186,6 +200,13 @@ fn conversation(world: &World, phone: &Phone) -> Vec<Item> {
             .user_messages
             .iter()
             .map(|m| (m.seq, Item::User(user_bubble(&m.content)))),
+    );
+    let number = phone.config.number.as_str();
+    items.extend(
+        world
+            .sms
+            .of_phone(number)
+            .map(|m| (m.seq, Item::Sms(sms_bubble(m, number)))),
     );
     items.sort_by_key(|(seq, _)| *seq);
     items.into_iter().map(|(_, item)| item).collect()
@@ -370,7 +391,23 @@ fn user_bubble(content: &Value) -> UserBubble {
     UserBubble { text, detail }
 }
 
-/// What the page's forms post: a typed reply, a tap, or the network switch.
+fn sms_bubble(text: &crate::sms::SmsRecord, number: &str) -> SmsBubble {
+    let parts = match text.num_segments {
+        1 => "1 segment".to_string(),
+        n => format!("{n} segments"),
+    };
+    let mut detail = format!("SMS · {parts} · {}", text.status.as_str());
+    if let Some(code) = text.error_code {
+        detail.push_str(&format!(" (error {code})"));
+    }
+    SmsBubble {
+        to_phone: text.to == number,
+        text: text.body.clone(),
+        detail,
+    }
+}
+
+/// What the page's forms post: a typed reply, a text, a tap, or the network switch.
 #[derive(Deserialize)]
 struct PageAction {
     action: String,
@@ -412,6 +449,10 @@ fn perform(shared: &Arc<Shared>, number: &str, form: PageAction) -> ApiResult<()
                 .ok_or_else(|| ApiError::invalid("index: missing"))?;
             let choice = Choice::Index(index);
             delivery::tap(shared, number, form.message_id.as_deref(), &choice).map(drop)
+        }
+        "sms" => {
+            let text = form.text.unwrap_or_default();
+            crate::sms::reply(shared, number, &text).map(drop)
         }
         "online" => delivery::set_online(shared, number, true),
         "offline" => delivery::set_online(shared, number, false),

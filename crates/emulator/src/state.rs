@@ -45,6 +45,8 @@ pub struct World {
     pub batch_bucket: Option<Bucket>,
     /// Counts over the agent's sends, for load tests.
     pub stats: SendStats,
+    /// Texts, the SMS account and the SMS webhook's posts.
+    pub sms: crate::sms::SmsWorld,
     /// The last sequence number handed out; orders a phone's conversation.
     seq: u64,
 }
@@ -131,6 +133,7 @@ impl Shared {
                 .extend(crowd.phones().map_err(ConfigError::BadCrowd)?);
         }
         check_config(&config)?;
+        crate::sms::check_config(&config)?;
         let auth = Authority::new(&config)?;
         let http = reqwest::Client::builder()
             .timeout(Duration::from_millis(
@@ -253,6 +256,7 @@ fn initial_world(config: &EmulatorConfig) -> World {
         webhook_url: config.webhook_url.clone(),
         agent_bucket: bucket(config.agent_rate, now),
         batch_bucket: bucket(config.batch_get_rate, now),
+        sms: crate::sms::SmsWorld::new(config),
         ..World::default()
     }
 }

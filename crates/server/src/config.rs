@@ -8,8 +8,12 @@ use figment::Figment;
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 
+mod email;
 mod maap;
+pub mod sms;
+pub use email::EmailSettings;
 pub use maap::MaapSettings;
+pub use sms::{SmsProvider, SmsSettings};
 
 /// Everything Tidings reads at start.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -32,6 +36,8 @@ pub struct Config {
     pub ingest: IngestConfig,
     pub rbm: RbmSettings,
     pub maap: MaapSettings,
+    pub sms: SmsSettings,
+    pub email: EmailSettings,
     pub dispatch: DispatchConfig,
     pub delivery: DeliveryConfig,
 }
@@ -173,6 +179,8 @@ impl Default for Config {
             ingest: IngestConfig::default(),
             rbm: RbmSettings::default(),
             maap: MaapSettings::default(),
+            sms: SmsSettings::default(),
+            email: EmailSettings::default(),
             dispatch: DispatchConfig::default(),
             delivery: DeliveryConfig::default(),
         }
@@ -275,6 +283,16 @@ impl Config {
             ("ingest.process_batch", ingest.process_batch),
             ("rbm.rate_per_second", i64::from(self.rbm.rate_per_second)),
             ("maap.rate_per_second", i64::from(self.maap.rate_per_second)),
+            ("sms.rate_per_second", i64::from(self.sms.rate_per_second)),
+            (
+                "email.rate_per_second",
+                i64::from(self.email.rate_per_second),
+            ),
+            ("email.timeout_secs", self.email.timeout_secs as i64),
+            (
+                "email.max_idle_connections",
+                i64::from(self.email.max_idle_connections),
+            ),
             ("dispatch.batch", self.dispatch.batch),
             ("dispatch.max_in_flight", self.dispatch.max_in_flight as i64),
             ("dispatch.lease_secs", self.dispatch.lease_secs as i64),
@@ -395,6 +413,59 @@ client_secret_in_form = false
 # webhook_secret = "..."
 # Most messages sent per second from this node.
 rate_per_second = 100
+
+[sms]
+# SMS, the fallback for phones without RCS, through Twilio's Messaging API (or an
+# emulator of it). Sending SMS starts once account_sid, credentials and a sender are
+# set. Environment names: TIDINGS_SMS__ACCOUNT_SID, TIDINGS_SMS__AUTH_TOKEN,
+# TIDINGS_SMS__FROM...
+# The only provider so far.
+provider = "twilio"
+# The API endpoint; an emulator's http:// URL works too.
+base_url = "https://api.twilio.com"
+# The account messages are sent from, from the Twilio console.
+# account_sid = "AC..."
+# The account's auth token. Twilio signs every webhook to
+# https://<public_url>/webhooks/sms with it, so the webhook needs it even when sending
+# uses an API key; set that URL as the sender's "A message comes in" webhook too.
+# auth_token = "..."
+# Or call the API with an API key and its secret instead of the auth token.
+# api_key_sid = "SK..."
+# api_key_secret = "..."
+# Who messages come from: a number or alphanumeric sender id on the account, or a
+# Messaging Service, which picks one from its pool (and wins when both are set).
+# from = "+15005550006"
+# messaging_service_sid = "MG..."
+# Most SMS sent per second from this node; a US long code takes about 1, a short
+# code 100.
+rate_per_second = 10
+
+[email]
+# Email over SMTP, for customers who chose it or cannot be reached by phone. Sending
+# email starts once smtp_url and from are set. Environment names:
+# TIDINGS_EMAIL__SMTP_URL, TIDINGS_EMAIL__USERNAME, TIDINGS_EMAIL__PASSWORD...
+# The server, and how the connection is protected:
+#   smtp://host:25                plain text: only for a relay on this host or network
+#   smtp://host:587?tls=starttls  plain, then STARTTLS (required, never skipped)
+#   smtps://host:465              TLS from the first byte
+# smtp_url = "smtp://mail.shop.example:587?tls=starttls"
+# The user and password to log in with (AUTH PLAIN or LOGIN); leave both out for a
+# relay that takes mail without. A password is never sent over a plain connection to
+# another machine.
+# username = "tidings@shop.example"
+# password = "..."
+# Who emails come from, and where replies go when not there.
+# from = "Tidings Shop <orders@shop.example>"
+# reply_to = "help@shop.example"
+# Certificate authorities (PEM) to trust beside the public ones, for a relay whose
+# certificate comes from a private CA.
+# ca_file = "/etc/tidings/smtp-ca.pem"
+# Seconds one send may take, connecting included, before it is retried later.
+timeout_secs = 30
+# Connections kept open between messages.
+max_idle_connections = 4
+# Most emails sent per second from this node.
+rate_per_second = 10
 
 [dispatch]
 # Send queued messages from this process.

@@ -9,3 +9,4 @@ mod pages;
 mod phones;
 mod properties;
 mod reach;
+mod sms;

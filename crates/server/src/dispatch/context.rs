@@ -87,3 +87,36 @@ fn pickup(message: &DueMessage) -> PickupContext {
         address: (!parts.is_empty()).then(|| parts.join(", ")),
     }
 }
+
+/// An email's subject for a message: the shop, the order number and what happened, in
+/// the customer's language (English or Spanish; English for others).
+pub fn email_subject(message: &DueMessage, shop: &ShopContext) -> String {
+    let spanish = message
+        .customer
+        .as_ref()
+        .and_then(|c| c.locale.as_deref())
+        .is_some_and(|l| l.to_ascii_lowercase().starts_with("es"));
+    let what = match (message.template_key.as_str(), spanish) {
+        ("confirmed", false) => "order confirmed",
+        ("confirmed", true) => "pedido confirmado",
+        ("shipped", false) => "your order is on its way",
+        ("shipped", true) => "tu pedido está en camino",
+        ("out_for_delivery", false) => "out for delivery today",
+        ("out_for_delivery", true) => "en reparto hoy",
+        ("ready_for_pickup", false) => "ready for pickup",
+        ("ready_for_pickup", true) => "listo para recoger",
+        ("delivered", false) => "delivered",
+        ("delivered", true) => "entregado",
+        ("delayed", false) => "running late",
+        ("delayed", true) => "con retraso",
+        ("delivery_exception", false) => "a problem with your delivery",
+        ("delivery_exception", true) => "un problema con tu entrega",
+        ("cancelled", false) => "order cancelled",
+        ("cancelled", true) => "pedido cancelado",
+        ("refunded", false) => "refund issued",
+        ("refunded", true) => "reembolso emitido",
+        (_, false) => "an update on your order",
+        (_, true) => "novedades de tu pedido",
+    };
+    format!("{}: {} {what}", shop.name, message.order.number)
+}

@@ -16,6 +16,9 @@ use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use anyhow::Context;
+use channels::email::EmailSender;
+use channels::sms::TwilioClient;
 use channels::RetryPolicy;
 use chrono::{DateTime, TimeDelta, Utc};
 use domain::template::ShopContext;
@@ -46,6 +49,8 @@ pub struct Dispatcher {
     store: Store,
     templates: SharedTemplates,
     rcs: Option<Sender<Provider>>,
+    sms: Option<Sender<TwilioClient>>,
+    email: Option<Sender<EmailSender>>,
     policy: Policy,
     available: Vec<Channel>,
     config: Arc<Config>,
@@ -76,10 +81,11 @@ impl<P> Sender<P> {
 type Recorded = Outcome;
 
 impl Dispatcher {
-    /// A dispatcher sending RCS through `rcs`, when given.
+    /// A dispatcher sending RCS through `rcs`, SMS through the `[sms]` settings' Twilio
+    /// account and email through the `[email]` settings' server, when they name them.
     ///
     /// # Errors
-    /// When the delivery policy's settings do not parse.
+    /// When the delivery policy's or the email settings do not make sense.
     pub fn new(
         store: Store,
         templates: SharedTemplates,
@@ -96,11 +102,33 @@ impl Dispatcher {
             let rate = p.rate_per_second(&config);
             Sender::new(p, rate)
         });
-        let available = rcs.iter().map(|_| Channel::Rcs).collect();
+        let email = config
+            .email
+            .build_sender()
+            .map_err(anyhow::Error::msg)?
+            .map(|sender| Sender::new(sender, config.email.rate_per_second));
+        let sms = config
+            .sms
+            .client_config(&config.public_url)
+            .map_err(anyhow::Error::msg)?
+            .map(TwilioClient::new)
+            .transpose()
+            .context("setting up the SMS client (sms.*)")?
+            .map(|client| Sender::new(client, config.sms.rate_per_second));
+        let available = [
+            (Channel::Rcs, rcs.is_some()),
+            (Channel::Sms, sms.is_some()),
+            (Channel::Email, email.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(channel, set_up)| set_up.then_some(channel))
+        .collect();
         Ok(Dispatcher {
             store,
             templates,
             rcs,
+            sms,
+            email,
             policy,
             available,
             shop: context::shop_context(&config),
@@ -297,11 +325,8 @@ impl Dispatcher {
     async fn send_on(&self, channel: Channel, message: &DueMessage) -> Result<(), Failure> {
         match channel {
             Channel::Rcs => self.send_rcs(message).await,
-            // The policy only picks channels that have a sender.
-            other => Err(Failure::permanent(
-                "error",
-                format!("no provider is set up for {}", other.as_str()),
-            )),
+            Channel::Sms => self.send_sms(message).await,
+            Channel::Email => self.send_email(message).await,
         }
     }
 
@@ -320,13 +345,74 @@ impl Dispatcher {
         result
     }
 
+    async fn send_sms(&self, message: &DueMessage) -> Result<(), Failure> {
+        let sms = self
+            .sms
+            .as_ref()
+            .ok_or_else(|| Failure::permanent("error", "no SMS provider is set up"))?;
+        let phone = self.phone(message)?;
+        let rendered = self.render(message)?;
+        let tracking = self.config.tracking_url(&message.order.tracking_token);
+        let language = message
+            .customer
+            .as_ref()
+            .and_then(|c| c.locale.as_deref())
+            .map_or("en", |l| l.get(..2).unwrap_or("en"));
+        let text = domain::sms::sms_text_in(&rendered, Some(&tracking), language);
+
+        sms.limiter.until_ready().await;
+        let result = sms.provider.send(&phone, message.id, &text).await;
+        let result = result.map(|_| ()).map_err(provider::from_twilio);
+        let passing = matches!(&result, Err(f) if f.retry.is_some());
+        sms.breaker.record(passing, Instant::now());
+        result
+    }
+
+    async fn send_email(&self, message: &DueMessage) -> Result<(), Failure> {
+        let email = self
+            .email
+            .as_ref()
+            .ok_or_else(|| Failure::permanent("error", "no email server is set up"))?;
+        let address = message
+            .customer
+            .as_ref()
+            .and_then(|c| c.email.as_deref())
+            .ok_or_else(|| Failure::permanent("error", "the customer has no email address"))?;
+        let to = domain::Email::parse(address).map_err(|e| {
+            Failure::permanent("error", format!("the customer's address is unusable: {e}"))
+        })?;
+        let rendered = self.render(message)?;
+        let subject = context::email_subject(message, &self.shop);
+        let brand = channels::email::Brand {
+            shop_name: self.config.shop.name.clone(),
+            color: self.config.shop.brand_color.clone(),
+            logo_url: self.config.shop.logo_url.clone(),
+        };
+        // TODO(delivery): promotional email needs the one-click unsubscribe endpoint
+        // before it can carry List-Unsubscribe; until then it is refused unsent.
+        let content = channels::email::EmailContent {
+            subject: &subject,
+            message: &rendered,
+            brand: &brand,
+            unsubscribe: None,
+        };
+
+        email.limiter.until_ready().await;
+        let result = email.provider.send(&to, message.id, &content).await;
+        let result = result.map(|_| ()).map_err(provider::from_email);
+        let passing = matches!(&result, Err(f) if f.retry.is_some());
+        email.breaker.record(passing, Instant::now());
+        result
+    }
+
     /// How long the channel's provider is left alone after a run of failures, if it is.
     fn circuit_open(&self, channel: Channel) -> Option<(Duration, &'static str)> {
-        let sender = match channel {
-            Channel::Rcs => self.rcs.as_ref()?,
-            _ => return None,
+        let breaker = match channel {
+            Channel::Rcs => &self.rcs.as_ref()?.breaker,
+            Channel::Sms => &self.sms.as_ref()?.breaker,
+            Channel::Email => &self.email.as_ref()?.breaker,
         };
-        let wait = sender.breaker.check(Instant::now()).err()?;
+        let wait = breaker.check(Instant::now()).err()?;
         Some((wait, channel.as_str()))
     }
 

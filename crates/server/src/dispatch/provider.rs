@@ -177,6 +177,60 @@ fn from_rbm(error: RbmError) -> Failure {
     }
 }
 
+/// The same sorting for an SMTP server's answers: an unusable address is the channel
+/// giving up (the next one may still reach the customer), other refusals are dead
+/// letters, passing failures and refused credentials are retried.
+pub(super) fn from_email(error: channels::email::EmailError) -> Failure {
+    use channels::email::EmailError;
+    let detail = error.to_string();
+    let retry = |detail| Failure {
+        retry: Some(None),
+        outcome: "retry",
+        http_status: None,
+        detail,
+    };
+    if error.address_unusable() {
+        return Failure::permanent("unreachable", detail);
+    }
+    match error {
+        EmailError::Retryable { .. }
+        | EmailError::AuthRefused { .. }
+        | EmailError::Incompatible { .. } => retry(detail),
+        EmailError::Rejected { .. } => Failure::permanent("rejected", detail),
+        _ => Failure::permanent("error", detail),
+    }
+}
+
+/// The same sorting for Twilio's answers. A number SMS cannot reach, or one that texted
+/// STOP (Twilio then refuses every message to it, order updates included), is SMS
+/// giving up: the next channel may still reach the customer.
+pub(super) fn from_twilio(error: channels::sms::TwilioError) -> Failure {
+    use channels::sms::TwilioError;
+    let detail = error.to_string();
+    match error {
+        TwilioError::NotReachable { .. } | TwilioError::OptedOut => {
+            Failure::permanent("unreachable", detail)
+        }
+        TwilioError::Rejected { status, .. } => Failure {
+            http_status: Some(i64::from(status)),
+            ..Failure::permanent("rejected", detail)
+        },
+        TwilioError::Retryable { retry_after, .. } => Failure {
+            retry: Some(retry_after),
+            outcome: "retry",
+            http_status: None,
+            detail,
+        },
+        TwilioError::Unauthorized { .. } => Failure {
+            retry: Some(None),
+            outcome: "retry",
+            http_status: None,
+            detail,
+        },
+        _ => Failure::permanent("error", detail),
+    }
+}
+
 /// The same sorting for a MaaP platform's answers.
 fn from_maap(error: MaapError) -> Failure {
     let detail = error.to_string();

@@ -6,6 +6,7 @@ pub mod health;
 pub mod maap;
 pub mod messages;
 pub mod rbm;
+pub mod sms;
 pub mod templates;
 pub mod tracking;
 pub mod webhooks;
@@ -68,6 +69,7 @@ pub fn router(state: AppState) -> Router {
         .route("/webhooks/easypost", post(webhooks::easypost))
         .route("/webhooks/rbm", post(rbm::webhook))
         .route("/webhooks/maap", post(maap::webhook))
+        .route(crate::config::sms::WEBHOOK_PATH, post(sms::webhook))
         .route("/t/{token}", get(tracking::page))
         .fallback(not_found)
         .layer(middleware::from_fn(request_span))

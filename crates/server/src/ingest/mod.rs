@@ -12,6 +12,7 @@ pub mod maap;
 pub mod rbm;
 pub mod rest;
 pub mod shopify;
+pub mod sms;
 pub mod woocommerce;
 
 use std::sync::Arc;
@@ -83,6 +84,7 @@ pub fn parse_delivery(row: &InboxRow, ctx: &ParseContext) -> Result<Command, Str
         easypost::SOURCE => easypost::parse(&row.body),
         rbm::SOURCE => rbm::parse(&row.body),
         maap::SOURCE => maap::parse(&row.body),
+        sms::SOURCE => sms::parse(&row.body),
         other => return Err(format!("no parser for source {other}")),
     };
     result.map_err(|e| e.to_string())

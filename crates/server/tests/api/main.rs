@@ -9,5 +9,7 @@ mod maap;
 mod messaging;
 mod rbm;
 mod rest;
+mod sms;
+mod smtp;
 mod templates;
 mod webhooks;

@@ -102,7 +102,8 @@ impl Rig {
             "total": "42.00",
             "placed_at": "2026-11-20T10:00:00Z",
             "status": "confirmed",
-            "customer": {"phone": phone, "first_name": "Ana", "locale": "en"},
+            "customer": {"phone": phone, "email": "ana@example.com", "first_name": "Ana",
+                "locale": "en"},
             "line_items": [{"title": "Mug", "quantity": 1, "unit_price": "42.00"}]
         });
         let created = self.app.api_post("/api/v1/orders", &body).await;
@@ -423,7 +424,96 @@ async fn an_expired_rcs_message_falls_back(backend: Backend) {
     );
 }
 
+async fn a_phone_without_rcs_gets_the_message_by_email(backend: Backend) {
+    let Some(smtp) = crate::smtp::Smtp::start() else {
+        return;
+    };
+    let port = smtp.port;
+    let rig = Rig::start_full(
+        backend,
+        |config| {
+            config.email.smtp_url = Some(format!("smtp://127.0.0.1:{port}"));
+            config.email.from = Some("Tidings Shop <orders@shop.example>".into());
+        },
+        |_| {},
+    )
+    .await;
+    let order_id = rig.order_for(SMS_ONLY_PHONE, "R-9").await;
+
+    let sent = |m: &[MessageView]| m.len() == 1 && m[0].state == "sent";
+    let message = &rig.messages_until(order_id, sent).await[0];
+    assert_eq!(message.channel.as_deref(), Some("email"));
+    let attempts: Vec<(&str, &str)> = message
+        .attempt_log
+        .iter()
+        .map(|a| (a.channel.as_str(), a.outcome.as_str()))
+        .collect();
+    assert_eq!(attempts, [("rcs", "unreachable"), ("email", "sent")]);
+
+    let received = smtp.received();
+    assert_eq!(received.len(), 1, "one email, sent once");
+    let email = &received[0];
+    assert_eq!(email["rcpt_tos"], json!(["ana@example.com"]));
+    let subject = email["message"]["headers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h[0].as_str() == Some("Subject"))
+        .map(|h| h[1].as_str().unwrap().to_string())
+        .unwrap();
+    assert_eq!(subject, "Tidings Shop: #R-9 order confirmed");
+    let text = email["message"]["text"].as_str().unwrap();
+    assert!(text.contains("received your order #R-9"), "{text}");
+    assert!(email["message"]["html"].as_str().unwrap().contains("#R-9"));
+}
+
+async fn a_phone_without_rcs_gets_the_message_by_sms(backend: Backend) {
+    // SMS goes through the emulator's Twilio-compatible API, beside its RBM API.
+    let rig = Rig::start_full(
+        backend,
+        |config| {
+            config.sms.base_url = config.rbm.base_url.clone();
+            config.sms.account_sid = Some("AC00000000000000000000000000000000".into());
+            config.sms.auth_token = Some("emulator-auth-token".to_string().into());
+            config.sms.from = Some("+15005550006".into());
+        },
+        |_| {},
+    )
+    .await;
+    let order_id = rig.order_for(SMS_ONLY_PHONE, "R-10").await;
+
+    let sent =
+        |m: &[MessageView]| m.len() == 1 && m[0].state != "pending" && m[0].state != "sending";
+    let message = &rig.messages_until(order_id, sent).await[0];
+    assert_eq!(message.channel.as_deref(), Some("sms"), "{message:#?}");
+    let attempts: Vec<(&str, &str)> = message
+        .attempt_log
+        .iter()
+        .map(|a| (a.channel.as_str(), a.outcome.as_str()))
+        .collect();
+    assert_eq!(attempts, [("rcs", "unreachable"), ("sms", "sent")]);
+
+    let url = format!("{}/emulator/sms/messages", rig.emulator.base_url());
+    let texts: Value = rig
+        .http
+        .get(url)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let texts = texts.as_array().unwrap();
+    assert_eq!(texts.len(), 1, "{texts:?}");
+    assert_eq!(texts[0]["to"], SMS_ONLY_PHONE);
+    let body = texts[0]["body"].as_str().unwrap();
+    assert!(body.contains("#R-10"), "{body}");
+    assert!(body.contains("https://track.example/t/"), "{body}");
+}
+
 on_both_backends!(
+    a_phone_without_rcs_gets_the_message_by_sms,
+    a_phone_without_rcs_gets_the_message_by_email,
     an_expired_rcs_message_falls_back,
     an_undelivered_rcs_message_is_revoked_and_falls_back,
     dead_letters_are_listed_and_can_be_sent_again,

@@ -1,0 +1,1230 @@
+//! Dispatch benchmark: how fast Tidings sends what its outbox holds over RBM, and how
+//! soon after an order arrives its message reaches the provider, on SQLite and (when a
+//! server is given) PostgreSQL.
+//!
+//! This prints figures; it asserts nothing about them. Tidings sends to the RBM emulator
+//! (`crates/emulator`) on 127.0.0.1 with the demo service-account key; the emulator's
+//! agent and per-user rate limits are off, and Tidings' own token bucket
+//! (`rbm.rate_per_second`) is set far above what is offered. Each backend gets two runs,
+//! each on a fresh database, a fresh emulator and a fresh in-process server:
+//!
+//! - throughput: `messages` confirmed orders are applied through the store first, each
+//!   queuing one message, for customers spread over `phones` simulated phones; then the
+//!   application starts, and the clock runs until every message is recorded as sent;
+//! - latency: orders are offered through `POST /api/v1/orders` at `rate` per second for
+//!   `paced_secs` (an open loop, as in the ingest benchmark). A message's latency runs
+//!   from the moment its order was sent to the moment the emulator took the send call
+//!   (`receivedAt` in `GET /emulator/phones/{E164}`, matched by the order number in
+//!   the rendered text).
+//!
+//! The phones deliver 50 ms after a send and never read or reply. Their DELIVERED
+//! receipts stay in the emulator, unless `TIDINGS_BENCH_RECEIPTS=on` points its webhook
+//! at Tidings, which adds one signed webhook per message to the load.
+//!
+//! The emulator runs on a runtime of its own and the load generator on a thread of its
+//! own, so that the CPU each uses is reported beside the figures: on a small machine
+//! they take cores the server would otherwise have.
+//!
+//! ```text
+//! cargo bench -p tidings --bench dispatch               # full run
+//! cargo bench -p tidings --bench dispatch -- --quick    # smoke run for CI
+//! ```
+//!
+//! Environment: `TIDINGS_BENCH_MESSAGES`, `TIDINGS_BENCH_RATE`, `TIDINGS_BENCH_PACED_SECS`,
+//! `TIDINGS_BENCH_PHONES`, `TIDINGS_BENCH_RECEIPTS` (`on`), `TIDINGS_BENCH_BATCH` and
+//! `TIDINGS_BENCH_IN_FLIGHT` (`dispatch.batch` and `dispatch.max_in_flight`, as shipped
+//! unless set), and `TIDINGS_BENCH_POSTGRES_URL` (else `TIDINGS_TEST_POSTGRES_URL`)
+//! naming a server where databases may be created.
+
+use std::collections::HashMap;
+use std::process::{Command, ExitCode};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use chrono::{DateTime, TimeDelta, Utc};
+use emulator::{Crowd, Emulator, EmulatorConfig, RunningEmulator, ServiceAccount};
+use store::{ApplyOptions, MessageCounts, Store};
+use tidings::http::api::Scope;
+use tidings::ingest::rest::OrderBody;
+use tokio::sync::{oneshot, Semaphore};
+use tokio::task::{JoinHandle, JoinSet};
+
+const AGENT: &str = "bench-agent@rbm.goog";
+const CLIENT_TOKEN: &str = "bench-client-token";
+const KEY: &str = include_str!("../demo/rbm-demo-service-account.json");
+const PUBLIC_KEY: &str = include_str!("../demo/rbm-demo-service-account.pub.pem");
+const KEY_EMAIL: &str = "tidings-demo@tidings-demo.iam.gserviceaccount.com";
+/// The first simulated phone; the rest follow it (at most 10,000 fit in its digits).
+const FIRST_PHONE: u64 = 16_135_550_000;
+/// Far above any rate offered here, so the token bucket never holds a send back.
+const RATE_PER_SECOND: u32 = 1_000_000;
+/// Orders applied per store transaction while filling the outbox.
+const FILL_CHUNK: usize = 500;
+/// Orders sent through the API before the latency run, to open connections, fetch the
+/// RBM token and warm the caches; they are not measured.
+const WARM_UP_ORDERS: usize = 200;
+/// No load may take longer than this, however slow the server.
+const RUN_DEADLINE: Duration = Duration::from_secs(300);
+/// How long the dispatcher may take to send what is queued before the wait gives up.
+const DRAIN_LIMIT: Duration = Duration::from_secs(120);
+/// Unanswered paced requests allowed at once; each holds a socket at both ends.
+const MAX_IN_FLIGHT: usize = 500;
+
+fn main() -> ExitCode {
+    let settings = Settings::from_env();
+    print_preamble(&settings);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("building the Tokio runtime");
+    match runtime.block_on(run_all(&settings)) {
+        Ok(report) => report.print(&settings),
+        Err(error) => {
+            eprintln!("benchmark failed: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Settings
+
+/// What to run, from the command line and the environment.
+struct Settings {
+    /// Messages queued for the throughput run.
+    messages: usize,
+    /// Orders offered per second in the latency run.
+    rate: usize,
+    /// Length of the latency run.
+    paced_secs: usize,
+    /// Simulated phones the customers are spread over.
+    phones: usize,
+    /// Whether the emulator posts its receipts to Tidings.
+    receipts: bool,
+    /// `dispatch.batch` and `dispatch.max_in_flight` when set; the defaults otherwise.
+    batch: Option<usize>,
+    in_flight: Option<usize>,
+    /// A PostgreSQL server URL, to run there as well.
+    postgres_url: Option<String>,
+}
+
+impl Settings {
+    fn from_env() -> Settings {
+        // `cargo bench` passes `--bench`; anything but `--quick` is ignored.
+        let quick = std::env::args().any(|a| a == "--quick");
+        let (messages, paced_secs) = if quick { (2_000, 2) } else { (20_000, 10) };
+        let postgres_url = std::env::var("TIDINGS_BENCH_POSTGRES_URL")
+            .or_else(|_| std::env::var("TIDINGS_TEST_POSTGRES_URL"))
+            .ok()
+            .filter(|url| !url.is_empty());
+        let optional = |name| std::env::var(name).is_ok().then(|| env_count(name, 1));
+        Settings {
+            messages: env_count("TIDINGS_BENCH_MESSAGES", messages),
+            rate: env_count("TIDINGS_BENCH_RATE", 1_000),
+            paced_secs: env_count("TIDINGS_BENCH_PACED_SECS", paced_secs),
+            phones: env_count("TIDINGS_BENCH_PHONES", 1_000).min(10_000),
+            receipts: std::env::var("TIDINGS_BENCH_RECEIPTS").as_deref() == Ok("on"),
+            batch: optional("TIDINGS_BENCH_BATCH"),
+            in_flight: optional("TIDINGS_BENCH_IN_FLIGHT"),
+            postgres_url,
+        }
+    }
+}
+
+/// A positive count from the environment, or `default` (with a warning when unreadable).
+fn env_count(name: &str, default: usize) -> usize {
+    match std::env::var(name) {
+        Err(_) => default,
+        Ok(text) => match text.replace('_', "").parse::<usize>() {
+            Ok(n) if n > 0 => n,
+            _ => {
+                eprintln!("ignoring {name}={text}: not a positive number");
+                default
+            }
+        },
+    }
+}
+
+/// What was run and on what, above the tables.
+fn print_preamble(settings: &Settings) {
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let profile = if cfg!(debug_assertions) {
+        "debug (unoptimized)"
+    } else {
+        "release"
+    };
+    let defaults = tidings::config::DispatchConfig::default();
+    println!("Tidings dispatch benchmark: outbox -> dispatcher -> RBM emulator on loopback");
+    println!(
+        "cores: {cores}, build profile: {profile}, phones: {}, dispatch.batch: {}, \
+         dispatch.max_in_flight: {}",
+        settings.phones,
+        settings.batch.map_or(defaults.batch, |b| b as i64),
+        settings.in_flight.unwrap_or(defaults.max_in_flight),
+    );
+    println!(
+        "throughput: {} queued messages; latency: POST /api/v1/orders at {}/s for {} s",
+        settings.messages, settings.rate, settings.paced_secs
+    );
+    let receipts = match settings.receipts {
+        true => "posted to Tidings' /webhooks/rbm",
+        false => "kept in the emulator (TIDINGS_BENCH_RECEIPTS=on posts them)",
+    };
+    println!("phones deliver after 50 ms and never read; receipts {receipts}");
+    if settings.postgres_url.is_none() {
+        println!("postgres: skipped (set TIDINGS_BENCH_POSTGRES_URL to include it)");
+    }
+    println!();
+}
+
+// ---------------------------------------------------------------------------------------
+// Runs
+
+/// Which store a run uses.
+enum Backend {
+    Sqlite,
+    /// A server URL; its database is used only to create and drop the run's own.
+    Postgres {
+        admin_url: String,
+    },
+}
+
+impl Backend {
+    fn name(&self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres { .. } => "postgres",
+        }
+    }
+}
+
+/// Both runs on every backend; a database is removed even when its run failed.
+async fn run_all(settings: &Settings) -> anyhow::Result<Report> {
+    let mut backends = vec![Backend::Sqlite];
+    if let Some(admin_url) = &settings.postgres_url {
+        backends.push(Backend::Postgres {
+            admin_url: admin_url.clone(),
+        });
+    }
+    let mut report = Report::default();
+    for backend in &backends {
+        let scratch = Scratch::create(backend)?;
+        let run = run_throughput(backend, settings, scratch.url()).await;
+        scratch.remove()?;
+        report.throughput.push(run?);
+
+        let scratch = Scratch::create(backend)?;
+        let run = run_latency(backend, settings, scratch.url()).await;
+        scratch.remove()?;
+        report.latency.push(run?);
+    }
+    Ok(report)
+}
+
+/// Queues the messages, then starts the application and times it sending them all.
+async fn run_throughput(
+    backend: &Backend,
+    settings: &Settings,
+    database_url: &str,
+) -> anyhow::Result<Throughput> {
+    let store = Store::open(database_url).await?;
+    eprintln!(
+        "{}: queuing {} messages ...",
+        backend.name(),
+        settings.messages
+    );
+    let fill_started = Instant::now();
+    fill_outbox(&store, settings).await?;
+    let fill_seconds = fill_started.elapsed().as_secs_f64();
+
+    let emulator = EmulatorHost::start(settings.phones).await?;
+    eprintln!("{}: sending ...", backend.name());
+    let (started, cpu_before) = (Instant::now(), CpuSample::take());
+    let server = Server::start(store.clone(), database_url, &emulator, settings).await?;
+    let drain = wait_until_sent(&store, settings.messages, started).await?;
+    let cpu = CpuSample::take().since(&cpu_before, drain.seconds, 0.0);
+
+    server.stop().await?;
+    let received = emulator.received(settings.phones).await?.len();
+    emulator.stop().await?;
+    Ok(Throughput {
+        backend: backend.name(),
+        messages: settings.messages,
+        fill_seconds,
+        drain,
+        received,
+        cpu,
+    })
+}
+
+/// Applies one confirmed order per message through the store, as order events arriving
+/// while the dispatcher was stopped would leave the outbox.
+async fn fill_outbox(store: &Store, settings: &Settings) -> anyhow::Result<()> {
+    let commands = (0..settings.messages)
+        .map(|n| {
+            let body: OrderBody = serde_json::from_str(&order_json("Q", n, settings.phones))?;
+            Ok(body.into_command("US")?)
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    for chunk in commands.chunks(FILL_CHUNK) {
+        let applied = store
+            .apply_batch(chunk, &ApplyOptions::live(), None)
+            .await?;
+        if let Some(Err(error)) = applied.into_iter().find(Result::is_err) {
+            bail!("an order was not applied: {error}");
+        }
+    }
+    let queued = store.message_counts().await?.pending;
+    if queued != settings.messages as i64 {
+        bail!("{queued} messages queued for {} orders", settings.messages);
+    }
+    Ok(())
+}
+
+/// Offers orders through the API at a steady rate and matches each to the send call
+/// the emulator received for it.
+async fn run_latency(
+    backend: &Backend,
+    settings: &Settings,
+    database_url: &str,
+) -> anyhow::Result<Latency> {
+    let store = Store::open(database_url).await?;
+    let key = tidings::cli::create_api_key(&store, "bench", Scope::Ingest).await?;
+    let emulator = EmulatorHost::start(settings.phones).await?;
+    let server = Server::start(store.clone(), database_url, &emulator, settings).await?;
+    let load = Load::new(server.port);
+    eprintln!(
+        "{}: paced {}/s for {} s ...",
+        backend.name(),
+        settings.rate,
+        settings.paced_secs
+    );
+
+    let warm_up = prepare(server.port, &key, "W", WARM_UP_ORDERS, settings.phones);
+    let warmed = load.pace(warm_up, settings.rate).await;
+    if warmed.errors > 0 {
+        bail!("warm-up orders were refused: {:?}", warmed.samples);
+    }
+    wait_until_sent(&store, WARM_UP_ORDERS, Instant::now()).await?;
+
+    let count = settings.rate * settings.paced_secs;
+    let orders = prepare(server.port, &key, "P", count, settings.phones);
+    let (started, cpu_before) = (Instant::now(), CpuSample::take());
+    let tally = load.pace(orders, settings.rate).await;
+    let load_seconds = started.elapsed().as_secs_f64();
+    let cpu = CpuSample::take().since(&cpu_before, load_seconds, tally.client_cpu);
+    let drain = wait_until_sent(&store, WARM_UP_ORDERS + count, started).await?;
+
+    server.stop().await?;
+    let received = emulator.received(settings.phones).await?;
+    emulator.stop().await?;
+    Ok(Latency::new(backend, count, tally, &received, drain, cpu))
+}
+
+// ---------------------------------------------------------------------------------------
+// Orders
+
+/// Order `n` of a run tagged `tag`, for the customer on phone `n % phones`. Its number,
+/// `#{tag}-{n}`, appears in the message text, which is how a received message is
+/// matched to the order.
+fn order_json(tag: &str, n: usize, phones: usize) -> String {
+    serde_json::json!({
+        "external_id": format!("{tag}-{n}"),
+        "number": format!("#{tag}-{n}"),
+        "currency": "USD",
+        "total": "42.00",
+        "placed_at": "2026-11-20T10:00:00Z",
+        "status": "confirmed",
+        "customer": {"phone": phone(n % phones), "first_name": "Ana", "locale": "en"},
+        "line_items": [{"title": "Mug", "quantity": 1, "unit_price": "42.00"}]
+    })
+    .to_string()
+}
+
+/// Simulated phone `i`, in E.164.
+fn phone(i: usize) -> String {
+    format!("+{}", FIRST_PHONE + i as u64)
+}
+
+/// The order number `#{tag}-{n}` in a message's text: `n`.
+fn order_in_text(text: &str, tag: &str) -> Option<usize> {
+    let marker = format!("#{tag}-");
+    let after = &text[text.find(&marker)? + marker.len()..];
+    let digits = after
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(after.len());
+    after[..digits].parse().ok()
+}
+
+/// One API request as the bytes of a whole HTTP/1.1 request, ready to write.
+type Request = Arc<[u8]>;
+
+/// `count` order requests tagged `tag`, built before the clock starts.
+fn prepare(port: u16, key: &str, tag: &str, count: usize, phones: usize) -> Arc<Vec<Request>> {
+    let requests = (0..count)
+        .map(|n| {
+            let body = order_json(tag, n, phones);
+            let head = format!(
+                "POST /api/v1/orders HTTP/1.1\r\nhost: 127.0.0.1:{port}\r\n\
+                 authorization: Bearer {key}\r\ncontent-type: application/json\r\n\
+                 content-length: {}\r\n\r\n",
+                body.len()
+            );
+            Request::from([head.into_bytes(), body.into_bytes()].concat())
+        })
+        .collect();
+    Arc::new(requests)
+}
+
+// ---------------------------------------------------------------------------------------
+// The outbox
+
+/// How the dispatcher got through what was queued.
+struct Drain {
+    counts: MessageCounts,
+    /// From the start of the run until every message was finished, or the wait gave up.
+    seconds: f64,
+    /// From the end of the load until then.
+    after_load: f64,
+    complete: bool,
+}
+
+impl Drain {
+    /// Messages the dispatcher is done with: sent (or further along), or failed.
+    fn finished(&self) -> i64 {
+        finished(&self.counts)
+    }
+}
+
+fn finished(c: &MessageCounts) -> i64 {
+    c.sent + c.delivered + c.read + c.failed + c.revoked
+}
+
+/// Polls the message counts until `expected` messages are finished, for at most
+/// [`DRAIN_LIMIT`] after the call.
+async fn wait_until_sent(
+    store: &Store,
+    expected: usize,
+    run_started: Instant,
+) -> anyhow::Result<Drain> {
+    let load_ended = Instant::now();
+    loop {
+        let counts = store.message_counts().await.context("counting messages")?;
+        let complete = finished(&counts) >= expected as i64;
+        if complete || load_ended.elapsed() > DRAIN_LIMIT {
+            return Ok(Drain {
+                counts,
+                seconds: run_started.elapsed().as_secs_f64(),
+                after_load: load_ended.elapsed().as_secs_f64(),
+                complete,
+            });
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Databases, the emulator and the server
+
+/// A database made for one run, removed afterwards.
+enum Scratch {
+    Sqlite {
+        /// Holds the file; removing the directory removes the database.
+        dir: tempfile::TempDir,
+        url: String,
+    },
+    Postgres {
+        admin_url: String,
+        name: String,
+        url: String,
+    },
+}
+
+impl Scratch {
+    fn create(backend: &Backend) -> anyhow::Result<Scratch> {
+        match backend {
+            Backend::Postgres { admin_url } => {
+                let name = format!("tidings_bench_{}", uuid::Uuid::new_v4().simple());
+                psql(admin_url, &format!("CREATE DATABASE {name}"))?;
+                let url = with_database(admin_url, &name);
+                Ok(Scratch::Postgres {
+                    admin_url: admin_url.clone(),
+                    name,
+                    url,
+                })
+            }
+            Backend::Sqlite => {
+                // Under the target directory rather than /tmp, which may be memory:
+                // recorded must mean synced to a disk.
+                let dir = tempfile::Builder::new()
+                    .prefix("tidings-bench")
+                    .tempdir_in(env!("CARGO_TARGET_TMPDIR"))?;
+                let url = format!("sqlite://{}/bench.db", dir.path().display());
+                Ok(Scratch::Sqlite { dir, url })
+            }
+        }
+    }
+
+    fn url(&self) -> &str {
+        match self {
+            Scratch::Sqlite { url, .. } | Scratch::Postgres { url, .. } => url,
+        }
+    }
+
+    fn remove(self) -> anyhow::Result<()> {
+        match self {
+            Scratch::Sqlite { dir, .. } => Ok(dir.close()?),
+            // FORCE ends connections the pool may still hold.
+            Scratch::Postgres {
+                admin_url, name, ..
+            } => psql(
+                &admin_url,
+                &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+            ),
+        }
+    }
+}
+
+/// Runs one SQL statement with `psql`, as the ingest benchmark does.
+fn psql(url: &str, sql: &str) -> anyhow::Result<()> {
+    let output = Command::new("psql")
+        .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", url, "-c", sql])
+        .output()
+        .context("running psql; is it installed?")?;
+    if !output.status.success() {
+        bail!(
+            "psql failed on `{sql}`: {}",
+            String::from_utf8_lossy(&output.stderr).trim()
+        );
+    }
+    Ok(())
+}
+
+/// `url` with its database name replaced by `name`, keeping any query string.
+fn with_database(url: &str, name: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((base, query)) => (base, Some(query)),
+        None => (url, None),
+    };
+    let authority = base.find("://").map_or(0, |i| i + 3);
+    let path = base[authority..]
+        .find('/')
+        .map_or(base.len(), |i| authority + i);
+    let mut out = format!("{}/{name}", &base[..path]);
+    if let Some(query) = query {
+        out.push('?');
+        out.push_str(query);
+    }
+    out
+}
+
+/// The RBM emulator on a runtime of its own (threads named `emulator`), so that the CPU
+/// it uses can be told apart from the server's.
+struct EmulatorHost {
+    /// Always `Some` until stopped; dropped without blocking, as the benchmark's own
+    /// runtime may not block.
+    runtime: Option<tokio::runtime::Runtime>,
+    running: Option<RunningEmulator>,
+    base_url: String,
+    http: reqwest::Client,
+}
+
+impl EmulatorHost {
+    async fn start(phones: usize) -> anyhow::Result<EmulatorHost> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("emulator")
+            .enable_all()
+            .build()?;
+        let config = EmulatorConfig {
+            agent_id: AGENT.into(),
+            client_token: CLIENT_TOKEN.into(),
+            webhook_url: None,
+            service_accounts: vec![ServiceAccount {
+                client_email: KEY_EMAIL.into(),
+                public_key_pem: PUBLIC_KEY.into(),
+            }],
+            agent_rate: None,
+            user_rate: None,
+            crowds: vec![Crowd {
+                first: phone(0),
+                count: phones as u32,
+                rcs_share: 1.0,
+                read_share: 0.0,
+                delivery_delay_ms: 50,
+                read_after_ms: 0,
+            }],
+            ..EmulatorConfig::default()
+        };
+        let running = runtime
+            .spawn(async move {
+                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+                anyhow::Ok(Emulator::start(listener, config).await?)
+            })
+            .await??;
+        Ok(EmulatorHost {
+            base_url: running.base_url(),
+            runtime: Some(runtime),
+            running: Some(running),
+            http: reqwest::Client::new(),
+        })
+    }
+
+    /// Posts the phones' receipts to `url` from now on.
+    fn post_receipts_to(&self, url: String) {
+        if let Some(running) = &self.running {
+            running.emulator().set_webhook_url(Some(url));
+        }
+    }
+
+    /// The text and `receivedAt` of every message the phones received.
+    async fn received(&self, phones: usize) -> anyhow::Result<Vec<(String, DateTime<Utc>)>> {
+        let mut received = Vec::new();
+        for i in 0..phones {
+            let url = format!("{}/emulator/phones/{}", self.base_url, phone(i));
+            let device: serde_json::Value = self.http.get(url).send().await?.json().await?;
+            for message in device["messages"].as_array().into_iter().flatten() {
+                let text = message["body"]["contentMessage"]["text"]
+                    .as_str()
+                    .unwrap_or_default();
+                let at = message["receivedAt"].as_str().unwrap_or_default();
+                let at = DateTime::parse_from_rfc3339(at)
+                    .with_context(|| format!("receivedAt {at:?}"))?;
+                received.push((text.to_string(), at.with_timezone(&Utc)));
+            }
+        }
+        Ok(received)
+    }
+
+    async fn stop(mut self) -> anyhow::Result<()> {
+        if let (Some(runtime), Some(running)) = (&self.runtime, self.running.take()) {
+            runtime.spawn(running.shutdown()).await??;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for EmulatorHost {
+    fn drop(&mut self) {
+        drop(self.running.take());
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
+/// A Tidings server running in this process, sending over RBM to the emulator.
+struct Server {
+    port: u16,
+    stop: oneshot::Sender<()>,
+    task: JoinHandle<anyhow::Result<()>>,
+    /// Holds the service-account key file.
+    _keys: tempfile::TempDir,
+}
+
+impl Server {
+    /// Builds the application on `store` (its dispatcher starts at once) and serves.
+    async fn start(
+        store: Store,
+        database_url: &str,
+        emulator: &EmulatorHost,
+        settings: &Settings,
+    ) -> anyhow::Result<Server> {
+        let keys = tempfile::tempdir()?;
+        let key_file = keys.path().join("key.json");
+        std::fs::write(&key_file, KEY)?;
+        let mut config = tidings::Config {
+            database_url: database_url.to_string(),
+            listen: "127.0.0.1:0".into(),
+            public_url: "https://track.example".into(),
+            ..tidings::Config::default()
+        };
+        config.rbm.base_url = emulator.base_url.clone();
+        config.rbm.token_url = format!("{}/token", emulator.base_url);
+        config.rbm.agent_id = Some(AGENT.into());
+        config.rbm.service_account_file = Some(key_file);
+        config.rbm.client_token = Some(CLIENT_TOKEN.to_string().into());
+        config.rbm.rate_per_second = RATE_PER_SECOND;
+        if let Some(batch) = settings.batch {
+            config.dispatch.batch = batch as i64;
+        }
+        if let Some(in_flight) = settings.in_flight {
+            config.dispatch.max_in_flight = in_flight;
+        }
+
+        let app = tidings::Application::build_with_store(config, store).await?;
+        let port = app.port();
+        if settings.receipts {
+            emulator.post_receipts_to(format!("http://127.0.0.1:{port}/webhooks/rbm"));
+        }
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(app.run_until_stopped(async {
+            let _ = stopped.await;
+        }));
+        Ok(Server {
+            port,
+            stop,
+            task,
+            _keys: keys,
+        })
+    }
+
+    async fn stop(self) -> anyhow::Result<()> {
+        let _ = self.stop.send(());
+        self.task.await.context("the server task panicked")?
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Load
+
+/// The load generator: keep-alive HTTP/1.1 connections writing prepared requests, on a
+/// thread and runtime of its own (see the ingest benchmark for why not a general
+/// HTTP client).
+struct Load {
+    address: std::net::SocketAddr,
+}
+
+/// What a paced load saw.
+#[derive(Default)]
+struct Tally {
+    /// When each request went out (by index), for those answered 2xx.
+    sent_at: Vec<Option<DateTime<Utc>>>,
+    /// How long the API took to answer each accepted request.
+    answers: Vec<Duration>,
+    errors: usize,
+    /// The first few distinct failures, to say what went wrong.
+    samples: Vec<String>,
+    /// Requests sent late because [`MAX_IN_FLIGHT`] were unanswered.
+    held_back: usize,
+    /// CPU seconds the load generator's thread used.
+    client_cpu: f64,
+}
+
+impl Tally {
+    fn record(&mut self, index: usize, sent_at: DateTime<Utc>, outcome: Result<Duration, String>) {
+        match outcome {
+            Ok(answer) => {
+                self.sent_at[index] = Some(sent_at);
+                self.answers.push(answer);
+            }
+            Err(failure) => {
+                self.errors += 1;
+                if self.samples.len() < 5 && !self.samples.contains(&failure) {
+                    self.samples.push(failure);
+                }
+            }
+        }
+    }
+}
+
+impl Load {
+    fn new(port: u16) -> Load {
+        Load {
+            address: ([127, 0, 0, 1], port).into(),
+        }
+    }
+
+    /// Offers request `i` at `i / rate` seconds after the start, each on its own task,
+    /// so requests keep going out while earlier ones wait for their answers.
+    async fn pace(&self, requests: Arc<Vec<Request>>, rate: usize) -> Tally {
+        let address = self.address;
+        on_client_thread(move || async move {
+            let (started, wall_start) = (Instant::now(), Utc::now());
+            let tick = Duration::from_secs(1) / rate as u32;
+            let in_flight = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
+            let idle = Arc::new(std::sync::Mutex::new(Vec::<Connection>::new()));
+            let mut tasks = JoinSet::new();
+            let mut tally = Tally {
+                sent_at: vec![None; requests.len()],
+                ..Tally::default()
+            };
+            for i in 0..requests.len() {
+                // Timers tick by the millisecond: whatever fell due while asleep goes now.
+                let due = started + tick * i as u32;
+                if due > Instant::now() {
+                    tokio::time::sleep_until(due.into()).await;
+                }
+                if started.elapsed() > RUN_DEADLINE {
+                    break;
+                }
+                let permit = match in_flight.clone().try_acquire_owned() {
+                    Ok(permit) => permit,
+                    Err(_) => {
+                        tally.held_back += 1;
+                        let wait = in_flight.clone().acquire_owned();
+                        wait.await.expect("never closed")
+                    }
+                };
+                // A request held back counts from when it was due, as a platform's queue
+                // would; the timer's millisecond of slack is not the server's doing.
+                let due_wall = wall_start + TimeDelta::from_std(due - started).unwrap_or_default();
+                let sent_at = Utc::now().min(due_wall + TimeDelta::milliseconds(1));
+                let (idle, requests) = (idle.clone(), requests.clone());
+                tasks.spawn(async move {
+                    let mut connection = idle.lock().expect("not poisoned").pop();
+                    let outcome = exchange(&mut connection, address, &requests[i]).await;
+                    if let Some(connection) = connection {
+                        idle.lock().expect("not poisoned").push(connection);
+                    }
+                    drop(permit);
+                    (i, sent_at, outcome)
+                });
+            }
+            while let Some(joined) = tasks.join_next().await {
+                let (i, sent_at, outcome) = joined.expect("a request task panicked");
+                tally.record(i, sent_at, outcome);
+            }
+            tally
+        })
+        .await
+    }
+}
+
+/// Runs a load on a thread (`bench-client`) with a single-threaded runtime of its own,
+/// and records the CPU time that thread used.
+async fn on_client_thread<F, Fut>(load: F) -> Tally
+where
+    F: FnOnce() -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = Tally>,
+{
+    let thread = std::thread::Builder::new()
+        .name("bench-client".into())
+        .spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("building the client's runtime");
+            let cpu_before = cpu_seconds("/proc/thread-self/stat");
+            let mut tally = runtime.block_on(load());
+            tally.client_cpu = cpu_seconds("/proc/thread-self/stat") - cpu_before;
+            tally
+        })
+        .expect("starting the client thread");
+    tokio::task::spawn_blocking(move || thread.join().expect("the client thread panicked"))
+        .await
+        .expect("joining the client thread")
+}
+
+/// A keep-alive connection to the server and the bytes read from it.
+struct Connection {
+    stream: tokio::net::TcpStream,
+    buffer: Vec<u8>,
+}
+
+/// Sends one request on `connection` (opening one when there is none); the time to a
+/// 2xx answer, else what was wrong. A connection that failed is dropped.
+async fn exchange(
+    connection: &mut Option<Connection>,
+    address: std::net::SocketAddr,
+    request: &[u8],
+) -> Result<Duration, String> {
+    let started = Instant::now();
+    let mut open = match connection.take() {
+        Some(open) => open,
+        None => Connection::open(address).await?,
+    };
+    let (status, body) = open.round_trip(request).await?;
+    let latency = started.elapsed();
+    *connection = Some(open);
+    match status {
+        200..=299 => Ok(latency),
+        _ => Err(format!("HTTP {status}: {}", String::from_utf8_lossy(&body))),
+    }
+}
+
+impl Connection {
+    async fn open(address: std::net::SocketAddr) -> Result<Connection, String> {
+        let stream = tokio::net::TcpStream::connect(address)
+            .await
+            .map_err(|e| format!("connecting: {e}"))?;
+        stream
+            .set_nodelay(true)
+            .map_err(|e| format!("TCP_NODELAY: {e}"))?;
+        Ok(Connection {
+            stream,
+            buffer: Vec::with_capacity(2048),
+        })
+    }
+
+    /// Writes a request and reads its whole answer: the status and the body.
+    async fn round_trip(&mut self, request: &[u8]) -> Result<(u16, Vec<u8>), String> {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+        self.stream
+            .write_all(request)
+            .await
+            .map_err(|e| format!("writing: {e}"))?;
+        self.buffer.clear();
+        loop {
+            if let Some(answer) = parse_answer(&self.buffer)? {
+                return Ok(answer);
+            }
+            let read = self
+                .stream
+                .read_buf(&mut self.buffer)
+                .await
+                .map_err(|e| format!("reading: {e}"))?;
+            if read == 0 {
+                return Err("the server closed the connection".into());
+            }
+        }
+    }
+}
+
+/// The status and body of a complete answer in `bytes`, or `None` while it is partial.
+fn parse_answer(bytes: &[u8]) -> Result<Option<(u16, Vec<u8>)>, String> {
+    let mut headers = [httparse::EMPTY_HEADER; 16];
+    let mut response = httparse::Response::new(&mut headers);
+    let head = match response.parse(bytes) {
+        Ok(httparse::Status::Complete(head)) => head,
+        Ok(httparse::Status::Partial) => return Ok(None),
+        Err(e) => return Err(format!("unreadable answer: {e}")),
+    };
+    let length = response
+        .headers
+        .iter()
+        .find(|h| h.name.eq_ignore_ascii_case("content-length"))
+        .and_then(|h| std::str::from_utf8(h.value).ok()?.parse::<usize>().ok())
+        .ok_or("an answer without content-length")?;
+    if bytes.len() < head + length {
+        return Ok(None);
+    }
+    let status = response.code.unwrap_or(0);
+    Ok(Some((status, bytes[head..head + length].to_vec())))
+}
+
+// ---------------------------------------------------------------------------------------
+// CPU
+
+/// CPU seconds used so far, by who used them.
+struct CpuSample {
+    /// This whole process, threads that have ended included.
+    process: f64,
+    /// The emulator's runtime threads.
+    emulator: f64,
+    /// sqlx's SQLite worker threads: the time SQLite itself runs.
+    sqlite: f64,
+    /// Every core of the machine, busy (PostgreSQL's server included).
+    machine: f64,
+}
+
+impl CpuSample {
+    fn take() -> CpuSample {
+        let mut by_name: HashMap<String, f64> = HashMap::new();
+        for task in std::fs::read_dir("/proc/self/task").into_iter().flatten() {
+            let Ok(task) = task else { continue };
+            let stat = task.path().join("stat");
+            let name = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+            *by_name.entry(name.trim().to_string()).or_default() +=
+                cpu_seconds(&stat.to_string_lossy());
+        }
+        let named = |prefix: &str| {
+            by_name
+                .iter()
+                .filter(|(name, _)| name.starts_with(prefix))
+                .map(|(_, seconds)| seconds)
+                .sum()
+        };
+        CpuSample {
+            process: cpu_seconds("/proc/self/stat"),
+            emulator: named("emulator"),
+            // Thread names are cut to 15 bytes: `sqlx-sqlite-wor`.
+            sqlite: named("sqlx-sqlite"),
+            machine: machine_busy_seconds(),
+        }
+    }
+
+    /// What was used since `before`, over `seconds` of wall time, given that the load
+    /// generator used `client` of it.
+    fn since(&self, before: &CpuSample, seconds: f64, client: f64) -> Cpu {
+        let process = self.process - before.process;
+        let emulator = self.emulator - before.emulator;
+        let sqlite = self.sqlite - before.sqlite;
+        let percent = |used: f64| used / seconds * 100.0;
+        Cpu {
+            tidings: percent(process - emulator - sqlite - client),
+            sqlite: percent(sqlite),
+            emulator: percent(emulator),
+            client: percent(client),
+            outside: percent((self.machine - before.machine) - process),
+        }
+    }
+}
+
+/// CPU used during a run, in percent of one core.
+struct Cpu {
+    /// The server's runtime: HTTP, dispatcher, sqlx, PostgreSQL client, and the
+    /// benchmark's polling of the outbox.
+    tidings: f64,
+    sqlite: f64,
+    emulator: f64,
+    client: f64,
+    /// Everything outside this process: the PostgreSQL server, and anything else the
+    /// machine was doing.
+    outside: f64,
+}
+
+/// Fields 14 and 15 of a procfs `stat` file, in clock ticks of 1/100 s (Linux's
+/// USER_HZ); NaN off Linux.
+fn cpu_seconds(path: &str) -> f64 {
+    let Ok(stat) = std::fs::read_to_string(path) else {
+        return f64::NAN;
+    };
+    // The command name may hold spaces; the fields after it are separated by one each.
+    let after_name = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok());
+    match (ticks(11), ticks(12)) {
+        (Some(user), Some(system)) => (user + system) / 100.0,
+        _ => f64::NAN,
+    }
+}
+
+/// Busy CPU seconds of every core together since boot (all but idle and iowait), from
+/// the first line of `/proc/stat`.
+fn machine_busy_seconds() -> f64 {
+    let Ok(stat) = std::fs::read_to_string("/proc/stat") else {
+        return f64::NAN;
+    };
+    let line = stat.lines().next().unwrap_or_default();
+    let ticks: Vec<f64> = line
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|f| f.parse().ok())
+        .collect();
+    // user nice system idle iowait irq softirq steal (guest time is already in user).
+    let busy: f64 = ticks.iter().take(8).sum::<f64>()
+        - ticks.get(3).unwrap_or(&0.0)
+        - ticks.get(4).unwrap_or(&0.0);
+    busy / 100.0
+}
+
+// ---------------------------------------------------------------------------------------
+// The report
+
+#[derive(Default)]
+struct Report {
+    throughput: Vec<Throughput>,
+    latency: Vec<Latency>,
+}
+
+/// The throughput run on one backend.
+struct Throughput {
+    backend: &'static str,
+    messages: usize,
+    fill_seconds: f64,
+    drain: Drain,
+    /// Messages the phones hold at the end.
+    received: usize,
+    cpu: Cpu,
+}
+
+/// The latency run on one backend.
+struct Latency {
+    backend: &'static str,
+    /// Orders offered.
+    orders: usize,
+    errors: usize,
+    samples: Vec<String>,
+    held_back: usize,
+    /// API answers, sorted.
+    answers: Vec<Duration>,
+    /// From sending the order to the emulator taking the send call, sorted.
+    latencies: Vec<Duration>,
+    /// Accepted orders whose message the phones do not hold.
+    missing: usize,
+    drain: Drain,
+    cpu: Cpu,
+}
+
+impl Latency {
+    fn new(
+        backend: &Backend,
+        orders: usize,
+        tally: Tally,
+        received: &[(String, DateTime<Utc>)],
+        drain: Drain,
+        cpu: Cpu,
+    ) -> Latency {
+        let mut latencies = Vec::with_capacity(orders);
+        let mut matched = vec![false; orders];
+        for (text, at) in received {
+            let Some(n) = order_in_text(text, "P").filter(|&n| n < orders) else {
+                continue;
+            };
+            if let Some(sent_at) = tally.sent_at[n] {
+                matched[n] = true;
+                latencies.push((*at - sent_at).to_std().unwrap_or_default());
+            }
+        }
+        latencies.sort_unstable();
+        let missing = (0..orders)
+            .filter(|&n| tally.sent_at[n].is_some() && !matched[n])
+            .count();
+        let mut answers = tally.answers;
+        answers.sort_unstable();
+        Latency {
+            backend: backend.name(),
+            orders,
+            errors: tally.errors,
+            samples: tally.samples,
+            held_back: tally.held_back,
+            answers,
+            latencies,
+            missing,
+            drain,
+            cpu,
+        }
+    }
+}
+
+/// The value at quantile `q` (nearest rank) of sorted `values`, in milliseconds.
+fn quantile_ms(values: &[Duration], q: f64) -> f64 {
+    let Some(last) = values.len().checked_sub(1) else {
+        return f64::NAN;
+    };
+    let rank = ((q * values.len() as f64).ceil() as usize).saturating_sub(1);
+    values[rank.min(last)].as_secs_f64() * 1e3
+}
+
+impl Report {
+    /// Prints the tables; fails the process when a message was not sent or an order
+    /// not accepted, so a smoke run in CI catches a broken dispatch path.
+    fn print(&self, settings: &Settings) -> ExitCode {
+        self.print_throughput();
+        self.print_latency(settings);
+        self.print_cpu();
+        self.print_notes();
+        let broken =
+            self.throughput.iter().any(|t| {
+                !t.drain.complete || t.drain.counts.failed > 0 || t.received != t.messages
+            }) || self
+                .latency
+                .iter()
+                .any(|l| l.errors > 0 || l.missing > 0 || !l.drain.complete);
+        if broken {
+            eprintln!("some messages were not sent, or some orders not accepted");
+            return ExitCode::FAILURE;
+        }
+        ExitCode::SUCCESS
+    }
+
+    fn print_throughput(&self) {
+        println!("Throughput: queued messages sent (goal: 5,000/s on SQLite)");
+        println!(
+            "{:<9} {:>8} {:>8} {:>7} {:>8} {:>6} {:>8} {:>7}",
+            "backend", "messages", "sent", "seconds", "msg/s", "failed", "received", "fill s"
+        );
+        for t in &self.throughput {
+            let sent = t.drain.finished() - t.drain.counts.failed;
+            let seconds = match t.drain.complete {
+                true => format!("{:.2}", t.drain.seconds),
+                false => format!(">{:.0}", t.drain.seconds),
+            };
+            println!(
+                "{:<9} {:>8} {:>8} {:>7} {:>8.0} {:>6} {:>8} {:>7.1}",
+                t.backend,
+                t.messages,
+                sent,
+                seconds,
+                sent as f64 / t.drain.seconds,
+                t.drain.counts.failed,
+                t.received,
+                t.fill_seconds,
+            );
+        }
+        println!();
+    }
+
+    fn print_latency(&self, settings: &Settings) {
+        println!(
+            "Latency: order sent -> send call at the emulator, paced {}/s for {} s \
+             (goal: p99 under 50 ms)",
+            settings.rate, settings.paced_secs
+        );
+        println!(
+            "{:<9} {:>7} {:>6} {:>7} {:>7} {:>7} {:>8} {:>9} {:>9} {:>8}",
+            "backend",
+            "orders",
+            "errors",
+            "missing",
+            "p50 ms",
+            "p99 ms",
+            "max ms",
+            "api p50",
+            "api p99",
+            "drain s"
+        );
+        for l in &self.latency {
+            let drain = match l.drain.complete {
+                true => format!("{:.2}", l.drain.after_load),
+                false => format!(">{:.0}", DRAIN_LIMIT.as_secs_f64()),
+            };
+            println!(
+                "{:<9} {:>7} {:>6} {:>7} {:>7.1} {:>7.1} {:>8.1} {:>9.1} {:>9.1} {:>8}",
+                l.backend,
+                l.orders,
+                l.errors,
+                l.missing,
+                quantile_ms(&l.latencies, 0.50),
+                quantile_ms(&l.latencies, 0.99),
+                quantile_ms(&l.latencies, 1.0),
+                quantile_ms(&l.answers, 0.50),
+                quantile_ms(&l.answers, 0.99),
+                drain,
+            );
+        }
+        println!();
+    }
+
+    fn print_cpu(&self) {
+        println!("CPU during each run, in percent of one core");
+        println!(
+            "{:<9} {:<10} {:>7} {:>7} {:>8} {:>7} {:>7}",
+            "backend", "run", "tidings", "sqlite", "emulator", "client", "outside"
+        );
+        let rows = self
+            .throughput
+            .iter()
+            .map(|t| (t.backend, "throughput", &t.cpu))
+            .chain(self.latency.iter().map(|l| (l.backend, "latency", &l.cpu)));
+        for (backend, run, cpu) in rows {
+            println!(
+                "{:<9} {:<10} {:>6.0}% {:>6.0}% {:>7.0}% {:>6.0}% {:>6.0}%",
+                backend, run, cpu.tidings, cpu.sqlite, cpu.emulator, cpu.client, cpu.outside
+            );
+        }
+        println!();
+    }
+
+    fn print_notes(&self) {
+        println!("msg/s: messages recorded as sent per second, from starting the application.");
+        println!("received: messages the simulated phones hold at the end.");
+        println!("fill s: applying the orders that queued the messages (not timed above).");
+        println!("api p50/p99: how long POST /api/v1/orders took to answer, in ms.");
+        println!("drain s: after the load ended, until every message was sent.");
+        println!("tidings: the server's runtime threads (HTTP, dispatcher, database client);");
+        println!("sqlite: SQLite's worker threads; outside: other processes (PostgreSQL).");
+        for l in &self.latency {
+            if l.held_back > 0 {
+                println!(
+                    "{}: {} requests waited for one of {MAX_IN_FLIGHT} in flight to be answered",
+                    l.backend, l.held_back
+                );
+            }
+            for sample in &l.samples {
+                println!("{}: error: {sample}", l.backend);
+            }
+        }
+        for t in &self.throughput {
+            if t.drain.counts.failed > 0 {
+                println!(
+                    "{}: {} messages failed; see their last_error in the outbox",
+                    t.backend, t.drain.counts.failed
+                );
+            }
+        }
+    }
+}
