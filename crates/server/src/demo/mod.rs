@@ -42,6 +42,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let app = crate::Application::build(config.clone()).await?;
     let public = format!("http://127.0.0.1:{}", app.port());
     let emulator = start_emulator(emulator_listener, &public).await?;
+    let texts = format!("{public}/webhooks/sms");
+    emulator.emulator().set_sms_webhook_url(Some(texts));
     let store = app.store().clone();
     seed::seed(&store).await?;
     let lifecycle = tokio::spawn(lifecycle::run(store.clone()));
@@ -103,6 +105,12 @@ fn point_rbm_at(config: &mut Config, emulator_url: &str) -> anyhow::Result<()> {
     config.rbm.agent_id = Some(DEMO_AGENT.into());
     config.rbm.service_account_file = Some(key_file);
     config.rbm.client_token = Some(DEMO_CLIENT_TOKEN.to_string().into());
+    // Phones without RCS get texts through the emulator's Twilio-compatible API.
+    let twilio = emulator::config::TwilioAccount::default();
+    config.sms.base_url = emulator_url.to_string();
+    config.sms.account_sid = Some(twilio.account_sid);
+    config.sms.auth_token = Some(twilio.auth_token.into());
+    config.sms.from = Some(twilio.number);
     Ok(())
 }
 
@@ -120,8 +128,8 @@ fn demo_key_file(database_url: &str) -> anyhow::Result<PathBuf> {
     Ok(path)
 }
 
-/// The emulator with a phone per sample customer; the last one has no RCS, to show
-/// what becomes of a message that cannot go over RCS.
+/// The emulator with a phone per sample customer; Ben's has no RCS, to show messages
+/// falling back to SMS.
 async fn start_emulator(listener: TcpListener, public: &str) -> anyhow::Result<RunningEmulator> {
     let mut phones: Vec<PhoneConfig> = SAMPLES
         .iter()
@@ -132,9 +140,8 @@ async fn start_emulator(listener: TcpListener, public: &str) -> anyhow::Result<R
             ..PhoneConfig::rcs(phone_of(i + 1))
         })
         .collect();
-    if let Some(last) = phones.last_mut() {
-        last.rcs = false;
-    }
+    // Ben's phone has no RCS; his second order is among the first to move.
+    phones[1].rcs = false;
     let config = EmulatorConfig {
         agent_id: DEMO_AGENT.into(),
         client_token: DEMO_CLIENT_TOKEN.into(),
