@@ -319,7 +319,15 @@ async fn run_latency(
     server.stop().await?;
     let received = emulator.received(settings.phones).await?;
     emulator.stop().await?;
-    Ok(Latency::new(backend, count, tally, &received, drain, cpu))
+    Ok(Latency::new(
+        backend,
+        count,
+        tally,
+        &received,
+        drain,
+        cpu,
+        load_seconds,
+    ))
 }
 
 // ---------------------------------------------------------------------------------------
@@ -388,6 +396,7 @@ struct Drain {
     /// From the end of the load until then.
     after_load: f64,
     complete: bool,
+    polling: Polling,
 }
 
 impl Drain {
@@ -402,25 +411,45 @@ fn finished(c: &MessageCounts) -> i64 {
 }
 
 /// Polls the message counts until `expected` messages are finished, for at most
-/// [`DRAIN_LIMIT`] after the call.
+/// [`DRAIN_LIMIT`] after the call. Counting scans the outbox and competes with the
+/// dispatcher for the database, so it polls rarely until the end is near.
 async fn wait_until_sent(
     store: &Store,
     expected: usize,
     run_started: Instant,
 ) -> anyhow::Result<Drain> {
     let load_ended = Instant::now();
+    let mut polling = Polling::default();
     loop {
+        let asked = Instant::now();
         let counts = store.message_counts().await.context("counting messages")?;
-        let complete = finished(&counts) >= expected as i64;
-        if complete || load_ended.elapsed() > DRAIN_LIMIT {
+        polling.record(asked.elapsed());
+        let left = expected as i64 - finished(&counts);
+        if left <= 0 || load_ended.elapsed() > DRAIN_LIMIT {
             return Ok(Drain {
                 counts,
                 seconds: run_started.elapsed().as_secs_f64(),
                 after_load: load_ended.elapsed().as_secs_f64(),
-                complete,
+                complete: left <= 0,
+                polling,
             });
         }
-        tokio::time::sleep(Duration::from_millis(10)).await;
+        let pause = if left > expected as i64 / 10 { 100 } else { 10 };
+        tokio::time::sleep(Duration::from_millis(pause)).await;
+    }
+}
+
+/// What counting the outbox cost while waiting.
+#[derive(Default)]
+struct Polling {
+    polls: u32,
+    seconds: f64,
+}
+
+impl Polling {
+    fn record(&mut self, took: Duration) {
+        self.polls += 1;
+        self.seconds += took.as_secs_f64();
     }
 }
 
@@ -948,7 +977,8 @@ impl CpuSample {
             sqlite: percent(sqlite),
             emulator: percent(emulator),
             client: percent(client),
-            outside: percent((self.machine - before.machine) - process),
+            // The two clocks tick apart by a few percent; below zero means none.
+            outside: percent((self.machine - before.machine) - process).max(0.0),
         }
     }
 }
@@ -1035,6 +1065,8 @@ struct Latency {
     latencies: Vec<Duration>,
     /// Accepted orders whose message the phones do not hold.
     missing: usize,
+    /// How long offering the orders took, answers included.
+    load_seconds: f64,
     drain: Drain,
     cpu: Cpu,
 }
@@ -1047,6 +1079,7 @@ impl Latency {
         received: &[(String, DateTime<Utc>)],
         drain: Drain,
         cpu: Cpu,
+        load_seconds: f64,
     ) -> Latency {
         let mut latencies = Vec::with_capacity(orders);
         let mut matched = vec![false; orders];
@@ -1074,6 +1107,7 @@ impl Latency {
             answers,
             latencies,
             missing,
+            load_seconds,
             drain,
             cpu,
         }
@@ -1145,10 +1179,11 @@ impl Report {
             settings.rate, settings.paced_secs
         );
         println!(
-            "{:<9} {:>7} {:>6} {:>7} {:>7} {:>7} {:>8} {:>9} {:>9} {:>8}",
+            "{:<9} {:>7} {:>6} {:>8} {:>7} {:>7} {:>7} {:>8} {:>9} {:>9} {:>8}",
             "backend",
             "orders",
             "errors",
+            "orders/s",
             "missing",
             "p50 ms",
             "p99 ms",
@@ -1163,10 +1198,11 @@ impl Report {
                 false => format!(">{:.0}", DRAIN_LIMIT.as_secs_f64()),
             };
             println!(
-                "{:<9} {:>7} {:>6} {:>7} {:>7.1} {:>7.1} {:>8.1} {:>9.1} {:>9.1} {:>8}",
+                "{:<9} {:>7} {:>6} {:>8.0} {:>7} {:>7.1} {:>7.1} {:>8.1} {:>9.1} {:>9.1} {:>8}",
                 l.backend,
                 l.orders,
                 l.errors,
+                l.answers.len() as f64 / l.load_seconds,
                 l.missing,
                 quantile_ms(&l.latencies, 0.50),
                 quantile_ms(&l.latencies, 0.99),
@@ -1203,6 +1239,8 @@ impl Report {
         println!("msg/s: messages recorded as sent per second, from starting the application.");
         println!("received: messages the simulated phones hold at the end.");
         println!("fill s: applying the orders that queued the messages (not timed above).");
+        println!("orders/s: orders accepted per second of the load; below the offered rate, the");
+        println!("API could not keep up and the latencies above include the wait for it.");
         println!("api p50/p99: how long POST /api/v1/orders took to answer, in ms.");
         println!("drain s: after the load ended, until every message was sent.");
         println!("tidings: the server's runtime threads (HTTP, dispatcher, database client);");
@@ -1219,6 +1257,13 @@ impl Report {
             }
         }
         for t in &self.throughput {
+            let polling = &t.drain.polling;
+            println!(
+                "{}: counting the outbox while waiting took {:.1} ms a time, {} times",
+                t.backend,
+                polling.seconds * 1e3 / f64::from(polling.polls.max(1)),
+                polling.polls
+            );
             if t.drain.counts.failed > 0 {
                 println!(
                     "{}: {} messages failed; see their last_error in the outbox",

@@ -153,6 +153,8 @@ impl Dispatcher {
         let dispatcher = Arc::new(self);
         tokio::spawn(async move {
             let mut last_sweep = Instant::now();
+            // The last batch's outcomes, written while the next batch is being sent.
+            let mut unrecorded = Vec::new();
             // A short fallback window is swept as often as it needs.
             let window = dispatcher.config.delivery.not_delivered_within_secs;
             let every = FALLBACK_SWEEP.min(Duration::from_secs(window.max(1)));
@@ -161,7 +163,10 @@ impl Dispatcher {
                     last_sweep = Instant::now();
                     dispatcher.sweep().await;
                 }
-                match dispatcher.clone().run_once().await {
+                let previous = std::mem::take(&mut unrecorded);
+                let (claimed, outcomes) = dispatcher.clone().run_overlapped(previous).await;
+                unrecorded = outcomes;
+                match claimed {
                     Ok(sent) if sent > 0 => continue,
                     Ok(_) => {}
                     Err(error) => {
@@ -174,6 +179,7 @@ impl Dispatcher {
                     _ = stop.changed() => {}
                 }
             }
+            dispatcher.record(&unrecorded).await;
             tracing::debug!("dispatcher stopped");
         })
     }
@@ -183,12 +189,7 @@ impl Dispatcher {
     /// # Errors
     /// When the batch cannot be claimed.
     pub async fn run_once(self: Arc<Self>) -> store::Result<usize> {
-        let now = Utc::now();
-        let lease = TimeDelta::seconds(self.config.dispatch.lease_secs as i64);
-        let due = self
-            .store
-            .claim_due_messages(self.config.dispatch.batch, now, now + lease)
-            .await?;
+        let due = self.claim().await?;
         let claimed = due.len();
         if claimed == 0 {
             return Ok(0);
@@ -197,6 +198,38 @@ impl Dispatcher {
         let outcomes = self.clone().send_all(due).await;
         self.record(&outcomes).await;
         Ok(claimed)
+    }
+
+    /// Claims one batch and sends it while `previous` (the last batch's outcomes) is
+    /// recorded; how many were claimed, and this batch's outcomes, still to record.
+    ///
+    /// Writing a batch's outcomes takes about as long as sending the next batch (on
+    /// PostgreSQL several times longer), so doing both at once raises throughput.
+    /// Order is kept: the claim comes after every send of the last batch finished, so
+    /// a customer's later message cannot overtake an earlier one.
+    async fn run_overlapped(
+        self: Arc<Self>,
+        previous: Vec<Recorded>,
+    ) -> (store::Result<usize>, Vec<Recorded>) {
+        let due = match self.claim().await {
+            Ok(due) => due,
+            Err(error) => {
+                self.record(&previous).await;
+                return (Err(error), Vec::new());
+            }
+        };
+        let claimed = due.len();
+        let (outcomes, ()) = tokio::join!(self.clone().send_all(due), self.record(&previous));
+        (Ok(claimed), outcomes)
+    }
+
+    /// Leases up to a batch of due messages to this node.
+    async fn claim(&self) -> store::Result<Vec<DueMessage>> {
+        let now = Utc::now();
+        let lease = TimeDelta::seconds(self.config.dispatch.lease_secs as i64);
+        self.store
+            .claim_due_messages(self.config.dispatch.batch, now, now + lease)
+            .await
     }
 
     /// Sends every message of a batch, at most `max_in_flight` at once. A customer's
@@ -234,6 +267,9 @@ impl Dispatcher {
     /// past that the messages are sent again once their leases run out, which the
     /// provider's de-duplication by message id makes safe.
     async fn record(&self, outcomes: &[Recorded]) {
+        if outcomes.is_empty() {
+            return;
+        }
         for attempt in 1..=RECORD_ATTEMPTS {
             match self.store.record_send_outcomes(outcomes, Utc::now()).await {
                 Ok(()) => return,

@@ -73,8 +73,10 @@ pub(super) async fn load_due(conn: &mut Conn, ids: &[Uuid]) -> Result<Vec<DueMes
             found.push(due_from_row(&row)?);
         }
     }
-    let position = |id: &Uuid| ids.iter().position(|i| i == id);
-    found.sort_by_key(|m| position(&m.id));
+    // By a map: finding each id in `ids` made the sort quadratic in the batch size.
+    let position: std::collections::HashMap<Uuid, usize> =
+        ids.iter().enumerate().map(|(i, id)| (*id, i)).collect();
+    found.sort_by_key(|m| position.get(&m.id).copied());
     add_consents(conn, &mut found).await?;
     add_recent_promotional(conn, &mut found).await?;
     Ok(found)
