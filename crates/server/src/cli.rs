@@ -151,8 +151,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {
+    // Listening for signals first: a SIGTERM during start-up then stops it cleanly.
+    let stop = shutdown_signal();
     let app = Application::build(config).await?;
-    app.run_until_stopped(shutdown_signal()).await
+    app.run_until_stopped(stop).await
 }
 
 /// Creates a key: `tid_` and 192 random bits in hex.

@@ -165,31 +165,39 @@ fn start_dispatcher(
     Ok(Some(dispatcher.spawn(wake, stop)))
 }
 
-/// Completes on ctrl-c or SIGTERM.
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
+/// Completes on ctrl-c or SIGTERM. The handlers are installed when this is called, not
+/// when the future is first polled, so a signal that arrives while the server is still
+/// starting is not lost (and does not kill the process outright). Call it inside the
+/// Tokio runtime.
+pub fn shutdown_signal() -> impl Future<Output = ()> {
+    #[cfg(unix)]
+    let terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate());
+    #[cfg(unix)]
+    let interrupt = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt());
+    async move {
+        #[cfg(unix)]
+        tokio::select! {
+            () = wait_for(terminate, "SIGTERM") => {}
+            () = wait_for(interrupt, "ctrl-c") => {}
+        }
+        #[cfg(not(unix))]
         if let Err(error) = tokio::signal::ctrl_c().await {
             tracing::error!(error.message = %error, "cannot listen for ctrl-c");
             std::future::pending::<()>().await;
         }
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(error) => {
-                tracing::error!(error.message = %error, "cannot listen for SIGTERM");
-                std::future::pending::<()>().await;
-            }
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {}
-        _ = terminate => {}
+        tracing::info!("shutdown requested");
     }
-    tracing::info!("shutdown requested");
+}
+
+#[cfg(unix)]
+async fn wait_for(signal: std::io::Result<tokio::signal::unix::Signal>, name: &str) {
+    match signal {
+        Ok(mut signal) => {
+            signal.recv().await;
+        }
+        Err(error) => {
+            tracing::error!(error.message = %error, signal = name, "cannot listen for a signal");
+            std::future::pending::<()>().await;
+        }
+    }
 }

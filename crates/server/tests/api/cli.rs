@@ -93,24 +93,28 @@ fn serve_stops_gracefully_on_sigterm() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    // Wait for the "serving" line rather than a fixed time.
+    // Wait for the "serving" line (the signal handlers are in place by then) rather
+    // than a fixed time.
     let stderr = child.stderr.take().unwrap();
+    let (seen, lines_in) = std::sync::mpsc::channel::<String>();
     let reader = std::thread::spawn(move || {
         use std::io::{BufRead, BufReader};
         let mut lines = Vec::new();
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = seen.send(line.clone());
             lines.push(line);
         }
         lines
     });
-    let db = dir.path().join("tidings-data/tidings.db");
-    for _ in 0..100 {
-        if db.exists() {
-            break;
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        match lines_in.recv_timeout(left) {
+            Ok(line) if line.contains("tidings is serving") => break,
+            Ok(_) => {}
+            Err(error) => panic!("tidings never said it was serving: {error}"),
         }
-        std::thread::sleep(Duration::from_millis(100));
     }
-    std::thread::sleep(Duration::from_millis(300));
 
     let killed = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
