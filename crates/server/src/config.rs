@@ -419,7 +419,8 @@ rate_per_second = 100
 # emulator of it). Sending SMS starts once account_sid, credentials and a sender are
 # set. Environment names: TIDINGS_SMS__ACCOUNT_SID, TIDINGS_SMS__AUTH_TOKEN,
 # TIDINGS_SMS__FROM...
-# The only provider so far.
+# The provider: "twilio" (the keys below up to rate_per_second), or "kannel" for a
+# Kannel smsbox you run (the kannel_url block at the end, with from).
 provider = "twilio"
 # The API endpoint; an emulator's http:// URL works too.
 base_url = "https://api.twilio.com"
@@ -439,6 +440,14 @@ base_url = "https://api.twilio.com"
 # Most SMS sent per second from this node; a US long code takes about 1, a short
 # code 100.
 rate_per_second = 10
+# Kannel: smsbox's sendsms-port, and a sendsms-user group's username and password.
+# kannel_url = "http://127.0.0.1:13013"
+# username = "tidings"
+# password = "..."
+# Kannel: the secret its delivery reports carry to https://<public_url>/webhooks/kannel,
+# which refuses reports without it. Letters, digits and -._~ only, 16 or more:
+# `openssl rand -hex 32`. Reports and the secret sit in Kannel's DLR store and logs.
+# dlr_secret = "..."
 
 [email]
 # Email over SMTP, for customers who chose it or cannot be reached by phone. Sending

@@ -1,17 +1,20 @@
 //! SMS, the fallback when a phone has no RCS: [`twilio`], a client of Twilio's
 //! Programmable Messaging REST API (and of anything that speaks it, such as the
-//! emulator), and the `X-Twilio-Signature` scheme its webhooks are signed with.
+//! emulator), and the `X-Twilio-Signature` scheme its webhooks are signed with; and
+//! [`kannel`], a client of a self-hosted Kannel's smsbox.
 //!
 //! Composing the text is the domain's job (`domain::sms::sms_text`); this module only
 //! carries it. Status callbacks name Tidings' message by the `message_id` query
 //! parameter the client puts on the callback URL ([`status_callback_url`]), so the
 //! webhook finds the message without keeping Twilio's ids.
 
+pub mod kannel;
 pub mod twilio;
 
 use reqwest::Url;
 use uuid::Uuid;
 
+pub use kannel::{KannelClient, KannelConfig, KannelError};
 pub use twilio::{
     BuildError, Sender, Sent, TwilioClient, TwilioConfig, TwilioCredentials, TwilioError,
 };

@@ -1,15 +1,18 @@
 //! The `[sms]` section: the SMS provider (Twilio, or anything speaking its Messaging
-//! API), the fallback when a phone has no RCS.
+//! API; or a Kannel smsbox), the fallback when a phone has no RCS.
 
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
-use channels::sms::{Sender, TwilioConfig, TwilioCredentials};
+use channels::sms::{KannelConfig, Sender, TwilioConfig, TwilioCredentials};
 
 use super::serialize_secret;
 
 /// Where the SMS webhook is served; status callbacks point here.
 pub const WEBHOOK_PATH: &str = "/webhooks/sms";
+
+/// Where Kannel's delivery reports are served.
+pub const KANNEL_WEBHOOK_PATH: &str = "/webhooks/kannel";
 
 /// Which API SMS goes through.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -18,6 +21,8 @@ pub enum SmsProvider {
     /// Twilio's Programmable Messaging REST API.
     #[default]
     Twilio,
+    /// A Kannel smsbox's `/cgi-bin/sendsms`.
+    Kannel,
 }
 
 /// The SMS provider's account, credentials and sender. Sending SMS is off until
@@ -27,7 +32,7 @@ pub enum SmsProvider {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(default)]
 pub struct SmsSettings {
-    /// The API spoken: `twilio`.
+    /// The API spoken: `twilio` or `kannel`.
     pub provider: SmsProvider,
     /// The API's base URL: Twilio's, or an emulator's `http://` URL.
     pub base_url: String,
@@ -50,6 +55,17 @@ pub struct SmsSettings {
     /// Most SMS sent per second from this node. Carriers limit a sender, not only the
     /// account: a US long code takes about 1 a second, a short code 100.
     pub rate_per_second: u32,
+    /// Kannel: smsbox's sendsms listener, such as `http://127.0.0.1:13013`.
+    pub kannel_url: Option<String>,
+    /// Kannel: the `sendsms-user`'s username.
+    pub username: Option<String>,
+    /// Kannel: the `sendsms-user`'s password.
+    #[serde(serialize_with = "serialize_secret")]
+    pub password: Option<SecretString>,
+    /// Kannel: the secret its delivery reports carry back to `/webhooks/kannel`, which
+    /// answers 401 while it is unset.
+    #[serde(serialize_with = "serialize_secret")]
+    pub dlr_secret: Option<SecretString>,
 }
 
 impl Default for SmsSettings {
@@ -64,14 +80,18 @@ impl Default for SmsSettings {
             from: None,
             messaging_service_sid: None,
             rate_per_second: 10,
+            kannel_url: None,
+            username: None,
+            password: None,
+            dlr_secret: None,
         }
     }
 }
 
 impl SmsSettings {
     /// The client configuration these settings describe, with status callbacks to
-    /// `{public_url}/webhooks/sms`, or `None` when sending SMS is not set up (no
-    /// account SID).
+    /// `{public_url}/webhooks/sms`, or `None` when sending SMS through Twilio is not set
+    /// up (no account SID, or another provider).
     ///
     /// # Errors
     /// When the account is set but its credentials or sender are not; the message
@@ -80,6 +100,9 @@ impl SmsSettings {
         let Some(account_sid) = self.account_sid.as_ref().filter(|s| !s.trim().is_empty()) else {
             return Ok(None);
         };
+        if self.provider != SmsProvider::Twilio {
+            return Ok(None);
+        }
         let mut config =
             TwilioConfig::new(account_sid.clone(), self.credentials()?, self.sender()?);
         config.base_url = self.base_url.clone();
@@ -87,6 +110,39 @@ impl SmsSettings {
             "{}{WEBHOOK_PATH}",
             public_url.trim_end_matches('/')
         ));
+        Ok(Some(config))
+    }
+
+    /// The Kannel client configuration these settings describe, with delivery reports
+    /// to `{public_url}/webhooks/kannel`, or `None` unless the provider is `kannel` and
+    /// `kannel_url` is set.
+    ///
+    /// # Errors
+    /// When the username, password, sender or DLR secret is missing; the message names
+    /// the missing key.
+    pub fn kannel_client_config(&self, public_url: &str) -> Result<Option<KannelConfig>, String> {
+        let set = |value: &Option<String>| value.clone().filter(|v| !v.trim().is_empty());
+        let secret = |value: &Option<SecretString>| {
+            value
+                .as_ref()
+                .filter(|s| !s.expose_secret().is_empty())
+                .cloned()
+        };
+        let Some(url) = set(&self.kannel_url).filter(|_| self.provider == SmsProvider::Kannel)
+        else {
+            return Ok(None);
+        };
+        let username = set(&self.username).ok_or("sms.username: is required for Kannel")?;
+        let password = secret(&self.password).ok_or("sms.password: is required for Kannel")?;
+        let from = set(&self.from).ok_or("sms.from: is required for Kannel")?;
+        let dlr_secret = secret(&self.dlr_secret)
+            .ok_or("sms.dlr_secret: is required for Kannel's delivery reports")?;
+        let mut config = KannelConfig::new(url, username, password, from);
+        config.dlr_url = Some(format!(
+            "{}{KANNEL_WEBHOOK_PATH}",
+            public_url.trim_end_matches('/')
+        ));
+        config.dlr_secret = Some(dlr_secret);
         Ok(Some(config))
     }
 
@@ -187,6 +243,48 @@ mod tests {
             config.status_callback.as_deref(),
             Some("https://t.example/webhooks/sms")
         );
+    }
+
+    #[test]
+    fn kannel_needs_its_provider_credentials_and_secret_and_reports_to_the_webhook() {
+        let mut settings = SmsSettings {
+            kannel_url: Some("http://127.0.0.1:13013".into()),
+            ..SmsSettings::default()
+        };
+        assert!(settings
+            .kannel_client_config("https://t.example")
+            .unwrap()
+            .is_none());
+
+        settings.provider = SmsProvider::Kannel;
+        settings.account_sid = Some("AC123".into());
+        let twilio = settings.client_config("https://t.example").unwrap();
+        assert!(twilio.is_none(), "Twilio stays off under provider = kannel");
+        let missing = settings
+            .kannel_client_config("https://t.example")
+            .unwrap_err();
+        assert!(missing.starts_with("sms.username"), "{missing}");
+        settings.username = Some("tidings".into());
+        settings.password = Some("pw".to_string().into());
+        settings.from = Some("Shop".into());
+        let missing = settings
+            .kannel_client_config("https://t.example")
+            .unwrap_err();
+        assert!(missing.starts_with("sms.dlr_secret"), "{missing}");
+
+        settings.dlr_secret = Some("0123456789abcdef".to_string().into());
+        let config = settings
+            .kannel_client_config("https://t.example/")
+            .unwrap()
+            .expect("a config");
+        assert_eq!(config.base_url, "http://127.0.0.1:13013");
+        assert_eq!(
+            config.dlr_url.as_deref(),
+            Some("https://t.example/webhooks/kannel")
+        );
+        let printed = serde_json::to_string(&settings).unwrap();
+        assert!(!printed.contains("0123456789abcdef"), "{printed}");
+        assert!(printed.contains("\"provider\":\"kannel\""), "{printed}");
     }
 
     #[test]

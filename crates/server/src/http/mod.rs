@@ -3,6 +3,7 @@
 pub mod api;
 pub mod error;
 pub mod health;
+pub mod kannel;
 pub mod maap;
 pub mod messages;
 pub mod rbm;
@@ -70,6 +71,10 @@ pub fn router(state: AppState) -> Router {
         .route("/webhooks/rbm", post(rbm::webhook))
         .route("/webhooks/maap", post(maap::webhook))
         .route(crate::config::sms::WEBHOOK_PATH, post(sms::webhook))
+        .route(
+            crate::config::sms::KANNEL_WEBHOOK_PATH,
+            get(kannel::webhook).post(kannel::webhook),
+        )
         .route("/t/{token}", get(tracking::page))
         .fallback(not_found)
         .layer(middleware::from_fn(request_span))

@@ -8,6 +8,7 @@
 
 pub mod easypost;
 mod json;
+pub mod kannel;
 pub mod maap;
 pub mod rbm;
 pub mod rest;
@@ -85,6 +86,7 @@ pub fn parse_delivery(row: &InboxRow, ctx: &ParseContext) -> Result<Command, Str
         rbm::SOURCE => rbm::parse(&row.body),
         maap::SOURCE => maap::parse(&row.body),
         sms::SOURCE => sms::parse(&row.body),
+        kannel::SOURCE => kannel::parse(&row.body),
         other => return Err(format!("no parser for source {other}")),
     };
     result.map_err(|e| e.to_string())

@@ -5,6 +5,7 @@ mod browser;
 mod cli;
 mod helpers;
 mod ingest;
+mod kannel;
 mod maap;
 mod messaging;
 mod rbm;
