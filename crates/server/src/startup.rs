@@ -19,6 +19,7 @@ pub struct Application {
     listener: TcpListener,
     state: AppState,
     writer: tokio::task::JoinHandle<()>,
+    applier: tokio::task::JoinHandle<()>,
     processor: Option<tokio::task::JoinHandle<()>>,
     dispatcher: Option<tokio::task::JoinHandle<()>>,
     stop_processor: watch::Sender<bool>,
@@ -59,6 +60,12 @@ impl Application {
         );
         let (stop_processor, stop) = watch::channel(false);
         let processed = Arc::new(Notify::new());
+        let (applier, applier_task) = ingest::applier::spawn(
+            store.clone(),
+            config.ingest.queue_capacity,
+            config.ingest.batch_max,
+            processed.clone(),
+        );
         let ctx = ParseContext::full(&config.default_region);
         let processor = config.ingest.processor.then(|| {
             ingest::spawn_processor(
@@ -80,12 +87,14 @@ impl Application {
             store,
             config,
             ingest,
+            applier,
             templates,
         };
         Ok(Application {
             listener,
             state,
             writer,
+            applier: applier_task,
             processor,
             dispatcher,
             stop_processor,
@@ -114,6 +123,7 @@ impl Application {
             listener,
             state,
             writer,
+            applier,
             processor,
             dispatcher,
             stop_processor,
@@ -128,6 +138,7 @@ impl Application {
 
         // The router (and with it every ingest handle) is gone: the writer drains and ends.
         writer.await.context("waiting for the ingest writer")?;
+        applier.await.context("waiting for the API applier")?;
         let _ = stop_processor.send(true);
         if let Some(processor) = processor {
             processor

@@ -166,6 +166,20 @@ impl Store {
         on_backend!(self, b => b.ingest_and_apply(delivery, command, opts).await)
     }
 
+    /// Stores and applies several requests in one commit, each in its own savepoint, as
+    /// [`Store::ingest_and_apply`] would one by one: a request's own failure is returned
+    /// in its slot and leaves the others applied.
+    ///
+    /// # Errors
+    /// When the database fails; nothing of the batch is then applied.
+    pub async fn ingest_and_apply_many(
+        &self,
+        requests: &[(Delivery, Command)],
+        opts: &ApplyOptions,
+    ) -> Result<Vec<Result<(Accepted, Applied)>>> {
+        on_backend!(self, b => b.ingest_and_apply_many(requests, opts).await)
+    }
+
     /// Applies commands in one transaction, each in its own savepoint, and records how
     /// far an import got in the same commit, so an interrupted import resumes exactly.
     ///

@@ -10,7 +10,7 @@ use chrono::Utc;
 use domain::{Command, OrderRef, Source};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use store::{Accepted, ApiKey, ApplyOptions, CustomerView, Delivery, OrderView};
+use store::{Accepted, ApiKey, CustomerView, Delivery, OrderView};
 
 use super::error::{ApiError, ApiResult};
 use super::AppState;
@@ -319,10 +319,7 @@ async fn ingest(
         body: body.to_vec(),
         received_at: Utc::now(),
     };
-    let (accepted, applied) = state
-        .store
-        .ingest_and_apply(&delivery, command, &ApplyOptions::live())
-        .await?;
+    let (accepted, applied) = state.applier.apply(delivery, command.clone()).await?;
     let order_id = match (accepted, applied.order_id) {
         (_, Some(id)) => id,
         (Accepted::Duplicate, None) => replayed_order(state, command).await?,

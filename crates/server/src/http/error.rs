@@ -5,6 +5,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::json;
 
+use crate::ingest::applier::ApplyError;
 use crate::ingest::{IngestError, PayloadError};
 
 #[derive(Debug, thiserror::Error)]
@@ -87,6 +88,15 @@ impl From<IngestError> for ApiError {
         match error {
             IngestError::Busy | IngestError::Closed => ApiError::Busy(error.to_string()),
             IngestError::Store(message) => ApiError::Internal(anyhow::anyhow!(message)),
+        }
+    }
+}
+
+impl From<ApplyError> for ApiError {
+    fn from(error: ApplyError) -> Self {
+        match error {
+            ApplyError::Queue(error) => error.into(),
+            ApplyError::Store(error) => error.into(),
         }
     }
 }

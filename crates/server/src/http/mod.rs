@@ -23,6 +23,7 @@ use store::Store;
 use tracing::Instrument;
 
 use crate::config::Config;
+use crate::ingest::applier::Applier;
 use crate::ingest::{Ingest, ParseContext};
 use crate::templates::SharedTemplates;
 
@@ -32,6 +33,7 @@ pub struct AppState {
     pub store: Store,
     pub config: Arc<Config>,
     pub ingest: Ingest,
+    pub applier: Applier,
     pub templates: SharedTemplates,
 }
 

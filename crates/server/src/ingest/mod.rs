@@ -6,6 +6,7 @@
 //! between acceptance and processing loses nothing, because processing starts again
 //! from the stored rows.
 
+pub mod applier;
 pub mod easypost;
 mod json;
 pub mod kannel;

@@ -41,13 +41,34 @@ impl super::super::Backend {
         opts: &ApplyOptions,
     ) -> Result<(Accepted, Applied)> {
         let mut tx = self.begin_write().await?;
-        if insert_delivery(&mut tx, delivery).await? == Accepted::Duplicate {
-            return Ok((Accepted::Duplicate, Applied::default()));
-        }
-        let applied = apply_command(&mut tx, command, opts).await?;
-        mark_done(&mut tx, &delivery.source, &delivery.delivery_id, opts.now).await?;
+        let done = ingest_in(&mut tx, delivery, command, opts).await?;
         tx.commit().await?;
-        Ok((Accepted::New, applied))
+        Ok(done)
+    }
+
+    pub(crate) async fn ingest_and_apply_many(
+        &self,
+        requests: &[(Delivery, Command)],
+        opts: &ApplyOptions,
+    ) -> Result<Vec<Result<(Accepted, Applied)>>> {
+        let mut tx = self.begin_write().await?;
+        let mut results = Vec::with_capacity(requests.len());
+        for (delivery, command) in requests {
+            let mut result = ingest_one_in_savepoint(&mut tx, delivery, command, opts).await;
+            // Another node created the same order or key since this transaction began:
+            // on a second try the savepoint sees the winner's row.
+            if matches!(&result, Err(StoreError::Database(e)) if is_unique_violation(e)) {
+                result = ingest_one_in_savepoint(&mut tx, delivery, command, opts).await;
+            }
+            if let Err(StoreError::Database(e)) = &result {
+                if is_connection_error(e) {
+                    return Err(result.unwrap_err());
+                }
+            }
+            results.push(result);
+        }
+        tx.commit().await?;
+        Ok(results)
     }
 
     pub(crate) async fn apply_batch(
@@ -237,6 +258,42 @@ impl super::super::Backend {
         tx.commit().await?;
         Ok(())
     }
+}
+
+/// Stores one delivery and applies its command inside a savepoint of `tx`, so that its
+/// failure leaves the rest of the transaction intact.
+async fn ingest_one_in_savepoint(
+    tx: &mut sqlx::Transaction<'static, Db>,
+    delivery: &Delivery,
+    command: &Command,
+    opts: &ApplyOptions,
+) -> Result<(Accepted, Applied)> {
+    let mut savepoint = tx.begin().await?;
+    let result = ingest_in(&mut savepoint, delivery, command, opts).await;
+    match result {
+        Ok(done) => {
+            savepoint.commit().await?;
+            Ok(done)
+        }
+        Err(error) => {
+            savepoint.rollback().await?;
+            Err(error)
+        }
+    }
+}
+
+async fn ingest_in(
+    conn: &mut Conn,
+    delivery: &Delivery,
+    command: &Command,
+    opts: &ApplyOptions,
+) -> Result<(Accepted, Applied)> {
+    if insert_delivery(conn, delivery).await? == Accepted::Duplicate {
+        return Ok((Accepted::Duplicate, Applied::default()));
+    }
+    let applied = apply_command(conn, command, opts).await?;
+    mark_done(conn, &delivery.source, &delivery.delivery_id, opts.now).await?;
+    Ok((Accepted::New, applied))
 }
 
 fn is_unique_violation(error: &sqlx::Error) -> bool {
