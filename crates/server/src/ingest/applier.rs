@@ -1,18 +1,22 @@
 //! The applier: REST requests that change orders are stored and applied by one task
 //! with group commit, as webhooks are accepted by the writer.
 //!
-//! A request applied in a transaction of its own pays one disk sync and one turn at
-//! SQLite's single write lock; at a few hundred requests a second those turns queue up
-//! behind one another and behind the dispatcher's writes. The applier takes whatever
+//! On SQLite a request applied in a transaction of its own pays one disk sync and one
+//! turn at the single write lock; at a few hundred requests a second those turns queue
+//! up behind one another and behind the dispatcher's writes. The applier takes whatever
 //! requests queued while its last commit ran and applies them in the next one, each in
 //! a savepoint, so one request's failure is its own.
+//!
+//! PostgreSQL takes writes on many connections at once, and a request there costs
+//! round trips more than syncs: one transaction per request, side by side, answers
+//! sooner than a batch whose statements run one after another. There the applier
+//! applies each request at once in its own transaction.
 
 use std::sync::Arc;
 
 use domain::Command;
 use store::{Accepted, Applied, ApplyOptions, Delivery, Store, StoreError};
-use tokio::sync::{mpsc, oneshot, Mutex, Notify};
-use tokio::task::JoinSet;
+use tokio::sync::{mpsc, oneshot, Notify};
 
 use super::IngestError;
 
@@ -30,10 +34,6 @@ pub enum ApplyError {
     Store(#[from] StoreError),
 }
 
-/// Tasks applying at once on PostgreSQL; a quarter of the pool's connections, so that
-/// reads, webhooks and the dispatcher keep theirs.
-const POSTGRES_WORKERS: usize = 4;
-
 struct Pending {
     delivery: Delivery,
     command: Command,
@@ -43,22 +43,37 @@ struct Pending {
 /// The handle REST handlers use to hand requests to the applier.
 #[derive(Clone)]
 pub struct Applier {
-    queue: mpsc::Sender<Pending>,
+    store: Store,
+    /// The queue to the batching task; `None` where each request commits on its own.
+    queue: Option<mpsc::Sender<Pending>>,
+    queued: Arc<Notify>,
 }
 
 impl Applier {
-    /// Queues a request and waits until it is committed, found to be a repeat, or refused.
+    /// Applies a request and waits until it is committed, found to be a repeat, or
+    /// refused.
     ///
     /// # Errors
     /// When the queue is full, the applier has stopped, or the store refused the request.
     pub async fn apply(&self, delivery: Delivery, command: Command) -> Outcome {
+        let Some(queue) = &self.queue else {
+            let opts = ApplyOptions::live();
+            let done = self
+                .store
+                .ingest_and_apply(&delivery, &command, &opts)
+                .await?;
+            if done.1.notifications > 0 {
+                self.queued.notify_one();
+            }
+            return Ok(done);
+        };
         let (reply, answer) = oneshot::channel();
         let pending = Pending {
             delivery,
             command,
             reply,
         };
-        self.queue.try_send(pending).map_err(|e| match e {
+        queue.try_send(pending).map_err(|e| match e {
             mpsc::error::TrySendError::Full(_) => IngestError::Busy,
             mpsc::error::TrySendError::Closed(_) => IngestError::Closed,
         })?;
@@ -69,43 +84,41 @@ impl Applier {
     }
 }
 
-/// Starts the applier; it stops once every [`Applier`] handle is dropped and the queue is
-/// drained. `queued` is told whenever a commit queued messages, so they go out at once.
-///
-/// SQLite has one writer, so one task commits there. PostgreSQL takes writes on many
-/// connections at once and each request costs round trips more than CPU, so there
-/// several tasks take turns at the queue and commit side by side.
+/// Starts the applier. On SQLite a task batches requests; it stops once every
+/// [`Applier`] handle is dropped and the queue is drained. `queued` is told whenever a
+/// commit queued messages, so they go out at once.
 pub fn spawn(
     store: Store,
     capacity: usize,
     batch_max: usize,
     queued: Arc<Notify>,
 ) -> (Applier, tokio::task::JoinHandle<()>) {
-    let (queue, receiver) = mpsc::channel(capacity);
-    let receiver = Arc::new(Mutex::new(receiver));
-    let workers = if store.backend_name() == "postgres" {
-        POSTGRES_WORKERS
-    } else {
-        1
-    };
-    let mut tasks = JoinSet::new();
-    for _ in 0..workers {
-        let worker = run(store.clone(), receiver.clone(), batch_max, queued.clone());
-        tasks.spawn(worker);
+    if store.backend_name() == "postgres" {
+        let applier = Applier {
+            store,
+            queue: None,
+            queued,
+        };
+        return (applier, tokio::spawn(async {}));
     }
-    let task = tokio::spawn(async move { while tasks.join_next().await.is_some() {} });
-    (Applier { queue }, task)
+    let (queue, receiver) = mpsc::channel(capacity);
+    let task = tokio::spawn(run(store.clone(), receiver, batch_max, queued.clone()));
+    let applier = Applier {
+        store,
+        queue: Some(queue),
+        queued,
+    };
+    (applier, task)
 }
 
 async fn run(
     store: Store,
-    receiver: Arc<Mutex<mpsc::Receiver<Pending>>>,
+    mut receiver: mpsc::Receiver<Pending>,
     batch_max: usize,
     queued: Arc<Notify>,
 ) {
     let mut batch = Vec::with_capacity(batch_max);
-    // The lock is held only while waiting for requests, not while applying them.
-    while receiver.lock().await.recv_many(&mut batch, batch_max).await > 0 {
+    while receiver.recv_many(&mut batch, batch_max).await > 0 {
         let (requests, replies): (Vec<_>, Vec<_>) = batch
             .drain(..)
             .map(|p| ((p.delivery, p.command), p.reply))

@@ -171,8 +171,16 @@ async fn an_order_event_reaches_the_phone_and_comes_back_read(backend: Backend) 
     assert_eq!(confirmed.channel.as_deref(), Some("rcs"));
     let history: Vec<&str> = confirmed.history.iter().map(|e| e.state.as_str()).collect();
     assert_eq!(history, ["sent", "delivered", "read"]);
+    assert_eq!(confirmed.history[0].detail.as_deref(), Some("sent on rcs"));
+    assert_eq!(confirmed.attempts, 1);
+    assert!(confirmed.sent_at.is_some() && confirmed.read_at.is_some());
     assert_eq!(confirmed.attempt_log.len(), 1);
-    assert_eq!(confirmed.attempt_log[0].outcome, "sent");
+    let attempt = &confirmed.attempt_log[0];
+    assert_eq!((attempt.attempt, attempt.outcome.as_str()), (1, "sent"));
+    assert_eq!(
+        (attempt.channel.as_str(), attempt.http_status),
+        ("rcs", Some(200))
+    );
 
     // The phone holds both messages under Tidings' ids, rendered from the templates.
     let phone = rig.phone(RCS_PHONE).await;

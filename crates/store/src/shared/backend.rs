@@ -170,9 +170,7 @@ impl super::super::Backend {
         now: DateTime<Utc>,
     ) -> Result<()> {
         let mut tx = self.begin_write().await?;
-        for outcome in outcomes {
-            record_outcome(&mut tx, outcome, now).await?;
-        }
+        record_outcomes(&mut tx, outcomes, now).await?;
         tx.commit().await?;
         Ok(())
     }
