@@ -83,6 +83,20 @@ pub struct IngestConfig {
     pub process_batch: i64,
     /// Run the processor in this process; switch off on nodes that only accept.
     pub processor: bool,
+    /// Processor tasks in this process; unset, one on SQLite (which has one writer) and
+    /// four on PostgreSQL (where a delivery costs round trips, not the write lock).
+    pub processor_tasks: Option<usize>,
+}
+
+impl IngestConfig {
+    /// How many processor tasks to run against `backend` (`sqlite` or `postgres`).
+    pub fn processor_tasks_for(&self, backend: &str) -> usize {
+        match (self.processor_tasks, backend) {
+            (Some(tasks), _) => tasks,
+            (None, "postgres") => 4,
+            (None, _) => 1,
+        }
+    }
 }
 
 /// Google's RCS Business Messaging: where to send, as which agent, and the webhook's
@@ -233,6 +247,7 @@ impl Default for IngestConfig {
             queue_capacity: 20_000,
             process_batch: 16,
             processor: true,
+            processor_tasks: None,
         }
     }
 }
@@ -281,6 +296,10 @@ impl Config {
             ("ingest.batch_max", ingest.batch_max as i64),
             ("ingest.queue_capacity", ingest.queue_capacity as i64),
             ("ingest.process_batch", ingest.process_batch),
+            (
+                "ingest.processor_tasks",
+                ingest.processor_tasks.map_or(1, |t| t as i64),
+            ),
             ("rbm.rate_per_second", i64::from(self.rbm.rate_per_second)),
             ("maap.rate_per_second", i64::from(self.maap.rate_per_second)),
             ("sms.rate_per_second", i64::from(self.sms.rate_per_second)),
@@ -372,6 +391,9 @@ process_batch = 16
 # Process stored deliveries in this process. With several nodes on PostgreSQL, any
 # number of them may process; switch it off on nodes that should only accept.
 processor = true
+# Processor tasks in this process. Unset: 1 on SQLite (one writer at a time), 4 on
+# PostgreSQL (deliveries are claimed with SKIP LOCKED, so tasks never share one).
+# processor_tasks = 4
 
 [rbm]
 # Google's RCS Business Messaging. Sending over RCS starts once agent_id and

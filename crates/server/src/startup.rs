@@ -20,7 +20,7 @@ pub struct Application {
     state: AppState,
     writer: tokio::task::JoinHandle<()>,
     applier: tokio::task::JoinHandle<()>,
-    processor: Option<tokio::task::JoinHandle<()>>,
+    processors: Vec<tokio::task::JoinHandle<()>>,
     dispatcher: Option<tokio::task::JoinHandle<()>>,
     stop_processor: watch::Sender<bool>,
 }
@@ -67,16 +67,20 @@ impl Application {
             processed.clone(),
         );
         let ctx = ParseContext::full(&config.default_region);
-        let processor = config.ingest.processor.then(|| {
-            ingest::spawn_processor(
-                store.clone(),
-                ctx,
-                config.ingest.process_batch,
-                activity,
-                processed.clone(),
-                stop.clone(),
-            )
-        });
+        let tasks = config.ingest.processor_tasks_for(store.backend_name());
+        let processors = if config.ingest.processor { tasks } else { 0 };
+        let processors: Vec<_> = (0..processors)
+            .map(|_| {
+                ingest::spawn_processor(
+                    store.clone(),
+                    ctx.clone(),
+                    config.ingest.process_batch,
+                    activity.clone(),
+                    processed.clone(),
+                    stop.clone(),
+                )
+            })
+            .collect();
 
         let templates = SharedTemplates::load(&store, &config.shop.default_locale)
             .await
@@ -95,7 +99,7 @@ impl Application {
             state,
             writer,
             applier: applier_task,
-            processor,
+            processors,
             dispatcher,
             stop_processor,
         })
@@ -124,7 +128,7 @@ impl Application {
             state,
             writer,
             applier,
-            processor,
+            processors,
             dispatcher,
             stop_processor,
         } = self;
@@ -140,7 +144,7 @@ impl Application {
         writer.await.context("waiting for the ingest writer")?;
         applier.await.context("waiting for the API applier")?;
         let _ = stop_processor.send(true);
-        if let Some(processor) = processor {
+        for processor in processors {
             processor
                 .await
                 .context("waiting for the ingest processor")?;
