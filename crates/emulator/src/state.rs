@@ -60,6 +60,8 @@ pub struct SendStats {
     pub messages_accepted: u64,
     /// Calls that named a message id already accepted; Google ignores them.
     pub repeated_message_ids: u64,
+    /// Texts accepted by the Twilio-compatible API.
+    pub texts_accepted: u64,
 }
 
 impl World {

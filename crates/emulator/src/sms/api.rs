@@ -102,6 +102,7 @@ pub async fn create(
         let record = record(&mut world, request);
         let answer = answer(&world.sms.account.account_sid, &record);
         world.sms.messages.push(record.clone());
+        world.stats.texts_accepted += 1;
         (record, answer)
     };
     tracing::Span::current().record("sid", record.sid.as_str());
