@@ -21,6 +21,39 @@ pub(super) struct Aggregate {
     pub(super) shipments: Vec<ShipmentState>,
     pub(super) new_events: usize,
     pub(super) notifications: Vec<(Option<i64>, Status, &'static str)>,
+    /// The track and status the order's row holds when this command wrote the row itself
+    /// (a new order), so that `finish` can skip rewriting an unchanged row; `None` when
+    /// the row was loaded.
+    pub(super) written: Option<(Track, OrderStatus)>,
+}
+
+impl Aggregate {
+    /// The aggregate of an order row just inserted by [`insert_order_row`], without
+    /// reading it back: placed, with no shipments.
+    pub(super) fn new_order(
+        order_id: i64,
+        customer_id: Option<i64>,
+        source: &str,
+        fully_shipped: Option<bool>,
+    ) -> Aggregate {
+        let track = Track::starting_at(Status::Placed);
+        let status = OrderStatus {
+            status: track.status(),
+            partial: None,
+        };
+        Aggregate {
+            order_id,
+            customer_id,
+            source: source.to_string(),
+            fully_shipped,
+            written: Some((track.clone(), status)),
+            track,
+            status,
+            shipments: Vec::new(),
+            new_events: 0,
+            notifications: Vec::new(),
+        }
+    }
 }
 
 pub(super) async fn load_aggregate_by_ref(conn: &mut Conn, order: &OrderRef) -> Result<Aggregate> {
@@ -68,6 +101,7 @@ pub(super) async fn load_aggregate(conn: &mut Conn, order_id: i64) -> Result<Agg
         shipments: Vec::new(),
         new_events: 0,
         notifications: Vec::new(),
+        written: None,
     };
 
     let rows = sqlx::query(
@@ -120,6 +154,31 @@ pub(super) async fn finish(
         fully_shipped: agg.fully_shipped.unwrap_or(true),
     };
     let derived = derive_order_status(&facts, &statuses);
+    if agg.written.as_ref() != Some(&(agg.track.clone(), derived)) {
+        update_order_track(conn, &agg, derived, opts.now).await?;
+    }
+
+    for (shipment_id, status, template) in &agg.notifications {
+        insert_notification(conn, &agg, *shipment_id, *status, template, opts.now).await?;
+    }
+    if derived != agg.status {
+        tracing::debug!(order_id = agg.order_id, status = %derived.status, "order status changed");
+    }
+    Ok(Applied {
+        order_id: Some(agg.order_id),
+        customer_id: agg.customer_id,
+        new_events: agg.new_events,
+        notifications: agg.notifications.len(),
+    })
+}
+
+/// Writes the order's track and derived status.
+async fn update_order_track(
+    conn: &mut Conn,
+    agg: &Aggregate,
+    derived: OrderStatus,
+    now: DateTime<Utc>,
+) -> Result<()> {
     let t = TrackColumns::from(&agg.track);
     sqlx::query(
         "UPDATE orders SET status = $2, status_detail = $3, track_progress = $4,
@@ -135,22 +194,10 @@ pub(super) async fn finish(
     .bind(t.side)
     .bind(t.side_at)
     .bind(t.terminal)
-    .bind(opts.now)
+    .bind(now)
     .execute(&mut *conn)
     .await?;
-
-    for (shipment_id, status, template) in &agg.notifications {
-        insert_notification(conn, &agg, *shipment_id, *status, template, opts.now).await?;
-    }
-    if derived != agg.status {
-        tracing::debug!(order_id = agg.order_id, status = %derived.status, "order status changed");
-    }
-    Ok(Applied {
-        order_id: Some(agg.order_id),
-        customer_id: agg.customer_id,
-        new_events: agg.new_events,
-        notifications: agg.notifications.len(),
-    })
+    Ok(())
 }
 
 pub(super) async fn insert_notification(

@@ -51,6 +51,15 @@ impl super::super::Backend {
         requests: &[(Delivery, Command)],
         opts: &ApplyOptions,
     ) -> Result<Vec<Result<(Accepted, Applied)>>> {
+        // A lone request needs no savepoint: its own transaction is rolled back on error.
+        if let [(delivery, command)] = requests {
+            return match self.ingest_and_apply(delivery, command, opts).await {
+                Err(StoreError::Database(e)) if is_connection_error(&e) => {
+                    Err(StoreError::Database(e))
+                }
+                result => Ok(vec![result]),
+            };
+        }
         let mut tx = self.begin_write().await?;
         let mut results = Vec::with_capacity(requests.len());
         for (delivery, command) in requests {
@@ -286,11 +295,10 @@ async fn ingest_in(
     command: &Command,
     opts: &ApplyOptions,
 ) -> Result<(Accepted, Applied)> {
-    if insert_delivery(conn, delivery).await? == Accepted::Duplicate {
+    if insert_processed_delivery(conn, delivery, opts.now).await? == Accepted::Duplicate {
         return Ok((Accepted::Duplicate, Applied::default()));
     }
     let applied = apply_command(conn, command, opts).await?;
-    mark_done(conn, &delivery.source, &delivery.delivery_id, opts.now).await?;
     Ok((Accepted::New, applied))
 }
 

@@ -15,7 +15,7 @@ pub(super) async fn upsert_customer(
     let phone = customer.phone.as_ref().map(|p| p.as_str().to_string());
     let existing = find_customer(conn, source, customer, &email, &phone).await?;
 
-    let id = match existing {
+    let (id, new) = match existing {
         Some(id) => {
             sqlx::query(
                 "UPDATE customers SET email = COALESCE($2, email), phone = COALESCE($3, phone),
@@ -35,32 +35,51 @@ pub(super) async fn upsert_customer(
             .bind(now)
             .execute(&mut *conn)
             .await?;
-            id
+            (id, false)
         }
-        None => sqlx::query(
-            "INSERT INTO customers (source, external_id, email, phone, first_name, last_name,
-                    locale, time_zone, created_at, updated_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) RETURNING id",
-        )
-        .bind(source)
-        .bind(&customer.external_id)
-        .bind(&email)
-        .bind(&phone)
-        .bind(&customer.first_name)
-        .bind(&customer.last_name)
-        .bind(customer.locale.as_ref().map(|l| l.as_str()))
-        .bind(customer.time_zone.as_ref().map(|t| t.as_str()))
-        .bind(now)
-        .fetch_one(&mut *conn)
-        .await?
-        .try_get(0)?,
+        None => (
+            insert_customer(conn, source, customer, &email, &phone, now).await?,
+            true,
+        ),
     };
 
-    record_consents(conn, id, customer).await?;
+    if new {
+        record_first_consents(conn, id, customer).await?;
+    } else {
+        record_consents(conn, id, customer).await?;
+    }
     Ok(Some(id))
 }
 
+async fn insert_customer(
+    conn: &mut Conn,
+    source: &str,
+    customer: &CustomerInput,
+    email: &Option<String>,
+    phone: &Option<String>,
+    now: DateTime<Utc>,
+) -> Result<i64> {
+    let row = sqlx::query(
+        "INSERT INTO customers (source, external_id, email, phone, first_name, last_name,
+                    locale, time_zone, created_at, updated_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) RETURNING id",
+    )
+    .bind(source)
+    .bind(&customer.external_id)
+    .bind(email)
+    .bind(phone)
+    .bind(&customer.first_name)
+    .bind(&customer.last_name)
+    .bind(customer.locale.as_ref().map(|l| l.as_str()))
+    .bind(customer.time_zone.as_ref().map(|t| t.as_str()))
+    .bind(now)
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok(row.try_get(0)?)
+}
+
 /// The same person across sources: the source's own id first, then email, then phone.
+/// One statement, each branch on its own index, as this runs for every order.
 pub(super) async fn find_customer(
     conn: &mut Conn,
     source: &str,
@@ -68,28 +87,22 @@ pub(super) async fn find_customer(
     email: &Option<String>,
     phone: &Option<String>,
 ) -> Result<Option<i64>> {
-    if let Some(external_id) = &customer.external_id {
-        let found = sqlx::query("SELECT id FROM customers WHERE source = $1 AND external_id = $2")
-            .bind(source)
-            .bind(external_id)
-            .fetch_optional(&mut *conn)
-            .await?;
-        if let Some(row) = found {
-            return Ok(Some(row.try_get(0)?));
-        }
-    }
-    for (column, value) in [("email", email), ("phone", phone)] {
-        let Some(value) = value else { continue };
-        let sql = format!("SELECT id FROM customers WHERE {column} = $1 ORDER BY id LIMIT 1");
-        if let Some(row) = sqlx::query(&sql)
-            .bind(value)
-            .fetch_optional(&mut *conn)
-            .await?
-        {
-            return Ok(Some(row.try_get(0)?));
-        }
-    }
-    Ok(None)
+    let found = sqlx::query(
+        "SELECT id, 1 AS priority FROM customers WHERE source = $1 AND external_id = $2
+         UNION ALL SELECT id, 2 FROM customers WHERE email = $3
+         UNION ALL SELECT id, 3 FROM customers WHERE phone = $4
+         ORDER BY priority, id LIMIT 1",
+    )
+    .bind(source)
+    .bind(&customer.external_id)
+    .bind(email)
+    .bind(phone)
+    .fetch_optional(&mut *conn)
+    .await?;
+    found
+        .map(|row| row.try_get(0))
+        .transpose()
+        .map_err(Into::into)
 }
 
 /// Appends the consent records that change what is in force; repeats add nothing.
@@ -101,6 +114,41 @@ pub(super) async fn record_consents(
     for record in &customer.consents {
         record_consent(conn, customer_id, record).await?;
     }
+    Ok(())
+}
+
+/// A new customer's consent records, in one statement: with nothing in force yet, only
+/// a record repeating the one before it for the same purpose and channel is left out.
+async fn record_first_consents(
+    conn: &mut Conn,
+    customer_id: i64,
+    customer: &CustomerInput,
+) -> Result<()> {
+    let mut in_force = std::collections::HashMap::new();
+    let records: Vec<&domain::ConsentRecord> = customer
+        .consents
+        .iter()
+        .filter(|r| in_force.insert((r.purpose, r.channel), r.granted) != Some(r.granted))
+        .collect();
+    if records.is_empty() {
+        return Ok(());
+    }
+    let sql = format!(
+        "INSERT INTO consents (customer_id, purpose, channel, granted, source, recorded_at)
+         VALUES {}",
+        placeholders(records.len(), 6)
+    );
+    let mut query = sqlx::query(&sql);
+    for record in records {
+        query = query
+            .bind(customer_id)
+            .bind(record.purpose.as_str())
+            .bind(record.channel.as_str())
+            .bind(record.granted)
+            .bind(&record.source)
+            .bind(record.recorded_at);
+    }
+    query.execute(&mut *conn).await?;
     Ok(())
 }
 

@@ -176,17 +176,25 @@ async fn fetch_body(conn: &mut Conn, inbox_id: i64) -> Result<Vec<u8>> {
     Ok(row.try_get(0)?)
 }
 
-/// Stores one delivery; `Duplicate` when its id was seen before.
-pub(super) async fn insert_delivery(conn: &mut Conn, delivery: &Delivery) -> Result<Accepted> {
+/// Stores one delivery already processed, in the transaction that applies it (the REST
+/// path); `Duplicate` when its id was seen before. Should the apply fail, the
+/// transaction takes the row back with it, so a row is never left marked done unapplied.
+pub(super) async fn insert_processed_delivery(
+    conn: &mut Conn,
+    delivery: &Delivery,
+    now: DateTime<Utc>,
+) -> Result<Accepted> {
     let inserted = sqlx::query(
-        "INSERT INTO inbox (source, delivery_id, topic, received_at)
-         VALUES ($1, $2, $3, $4)
+        "INSERT INTO inbox (source, delivery_id, topic, received_at, state, attempts,
+            processed_at)
+         VALUES ($1, $2, $3, $4, 'done', 1, $5)
          ON CONFLICT (source, delivery_id) DO NOTHING RETURNING id",
     )
     .bind(&delivery.source)
     .bind(&delivery.delivery_id)
     .bind(&delivery.topic)
     .bind(delivery.received_at)
+    .bind(now)
     .fetch_optional(&mut *conn)
     .await?;
     let Some(row) = inserted else {
@@ -198,25 +206,6 @@ pub(super) async fn insert_delivery(conn: &mut Conn, delivery: &Delivery) -> Res
         .execute(&mut *conn)
         .await?;
     Ok(Accepted::New)
-}
-
-/// Marks a delivery processed in the request that stored it (the REST path).
-pub(super) async fn mark_done(
-    conn: &mut Conn,
-    source: &str,
-    delivery_id: &str,
-    now: DateTime<Utc>,
-) -> Result<()> {
-    sqlx::query(
-        "UPDATE inbox SET state = 'done', attempts = attempts + 1, processed_at = $3
-         WHERE source = $1 AND delivery_id = $2",
-    )
-    .bind(source)
-    .bind(delivery_id)
-    .bind(now)
-    .execute(&mut *conn)
-    .await?;
-    Ok(())
 }
 
 pub(super) async fn inbox_counts(conn: &mut Conn) -> Result<InboxCounts> {

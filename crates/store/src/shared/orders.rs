@@ -20,19 +20,25 @@ pub(super) async fn upsert_order(
         .bind(&input.order.external_id)
         .fetch_optional(&mut *conn)
         .await?;
-    let order_id: i64 = match existing {
+    let mut agg = match existing {
         Some(row) => {
             let id = row.try_get(0)?;
             update_order_row(conn, id, input, customer_id, &address, opts.now).await?;
-            id
+            // An update without items (a status change, say) keeps the ones stored.
+            if !input.line_items.is_empty() {
+                delete_line_items(conn, id).await?;
+            }
+            load_aggregate(conn, id).await?
         }
-        None => insert_order_row(conn, input, customer_id, &address, opts.now).await?,
+        None => {
+            let id = insert_order_row(conn, input, customer_id, &address, opts.now).await?;
+            Aggregate::new_order(id, customer_id, source, input.fully_shipped)
+        }
     };
     if !input.line_items.is_empty() {
-        replace_line_items(conn, order_id, source, input).await?;
+        insert_line_items(conn, agg.order_id, source, input).await?;
     }
 
-    let mut agg = load_aggregate(conn, order_id).await?;
     let before = agg.track.status();
     let new_events = record_events(conn, &agg, None, &input.events, source, opts.now).await?;
     agg.new_events += new_events.len();
@@ -101,16 +107,21 @@ pub(super) async fn update_order_row(
     Ok(())
 }
 
-pub(super) async fn replace_line_items(
+/// Clears an order's items before a new version of the order lists them again.
+async fn delete_line_items(conn: &mut Conn, order_id: i64) -> Result<()> {
+    sqlx::query("DELETE FROM line_items WHERE order_id = $1")
+        .bind(order_id)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+async fn insert_line_items(
     conn: &mut Conn,
     order_id: i64,
     source: &str,
     input: &OrderInput,
 ) -> Result<()> {
-    sqlx::query("DELETE FROM line_items WHERE order_id = $1")
-        .bind(order_id)
-        .execute(&mut *conn)
-        .await?;
     let products = upsert_products(conn, source, &input.line_items).await?;
     for chunk in input.line_items.chunks(ROWS_PER_STATEMENT) {
         let sql = format!(
