@@ -469,6 +469,11 @@ rate_per_second = 10
 # Kannel: the secret its delivery reports carry to https://<public_url>/webhooks/kannel,
 # which refuses reports without it. Letters, digits and -._~ only, 16 or more:
 # `openssl rand -hex 32`. Reports and the secret sit in Kannel's DLR store and logs.
+# The same secret lets customers' texts in: in kannel.conf, an sms-service with
+#   keyword = default
+#   get-url = "https://<public_url>/webhooks/kannel/inbound?id=%I&from=%p&to=%P&text=%a&ts=%T&secret=<dlr_secret>"
+#   max-messages = 0
+# passes each text to Tidings (max-messages = 0: Tidings answers by itself, if at all).
 # dlr_secret = "..."
 
 [email]

@@ -9,7 +9,8 @@ use std::fs::File;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
@@ -25,6 +26,9 @@ const WAIT: Duration = Duration::from_secs(5);
 pub struct Kannel {
     /// smsbox's sendsms listener, such as `http://127.0.0.1:40123`.
     pub sendsms_url: String,
+    /// fakesmsc's input, where each line is a text a phone sends, and how many it sent;
+    /// only when started with [`Kannel::start_with_inbound`].
+    phones: Option<Mutex<(ChildStdin, usize)>>,
     /// Killed in order when dropped: the SMSC and smsbox before bearerbox. Held for
     /// that alone.
     _processes: Vec<Process>,
@@ -61,6 +65,18 @@ impl Kannel {
     /// returns `None` (after a notice) where Kannel is not installed and
     /// `TIDINGS_REQUIRE_KANNEL` is not set.
     pub fn start() -> Option<Kannel> {
+        Kannel::start_with(None)
+    }
+
+    /// Starts Kannel as [`Kannel::start`] does, with an `sms-service` that passes every
+    /// text phones send to `get_url` (Kannel's escape codes in it are filled in), and a
+    /// fakesmsc that takes such texts from [`Kannel::send_from_phone`].
+    #[allow(dead_code)] // The channels crate's tests send only.
+    pub fn start_with_inbound(get_url: &str) -> Option<Kannel> {
+        Kannel::start_with(Some(get_url))
+    }
+
+    fn start_with(get_url: Option<&str>) -> Option<Kannel> {
         let binaries = binaries()?;
         let dir = tempfile::tempdir().expect("a temporary directory");
         let ports = Ports {
@@ -70,18 +86,21 @@ impl Kannel {
             fakesmsc: free_port(),
         };
         let conf = dir.path().join("kannel.conf");
-        std::fs::write(&conf, config(&ports)).expect("kannel.conf written");
+        std::fs::write(&conf, config(&ports, get_url)).expect("kannel.conf written");
 
         // Each process is wrapped at once, so a failed wait below still kills it.
         let log = |name: &str| log_file(dir.path(), name);
         let bearerbox = spawn(&binaries.bearerbox, &conf, log("bearerbox"));
         wait_for_port(ports.admin, "bearerbox's admin port", dir.path());
-        let fakesmsc = connect_fakesmsc(&binaries.fakesmsc, &ports, dir.path());
+        let interactive = get_url.is_some();
+        let (fakesmsc, phones) =
+            connect_fakesmsc(&binaries.fakesmsc, &ports, dir.path(), interactive);
         let smsbox = spawn(&binaries.smsbox, &conf, log("smsbox"));
         // Dropped in this order: the SMSC and smsbox before bearerbox.
         let processes = vec![fakesmsc, smsbox, bearerbox];
         let kannel = Kannel {
             sendsms_url: format!("http://127.0.0.1:{}", ports.sendsms),
+            phones: phones.map(|input| Mutex::new((input, 0))),
             _processes: processes,
             dir,
         };
@@ -113,6 +132,36 @@ impl Kannel {
         }
     }
 
+    /// Makes the fake SMSC deliver `text` from phone `from` to number `to`, as an MO
+    /// message, to bearerbox and on to the `sms-service`.
+    ///
+    /// # Panics
+    /// When Kannel was not started with [`Kannel::start_with_inbound`].
+    #[allow(dead_code)] // The channels crate's tests send only.
+    pub fn send_from_phone(&self, from: &str, to: &str, text: &str) {
+        let phones = self
+            .phones
+            .as_ref()
+            .expect("started with start_with_inbound");
+        let mut phones = phones.lock().expect("fakesmsc's input");
+        let (input, sent) = &mut *phones;
+        // fakesmsc reads `from to type text`, one message a line; a second line in the
+        // same read is lost, so each waits until the one before has gone out.
+        writeln!(input, "{from} {to} text {text}").expect("fakesmsc takes the text");
+        input.flush().expect("fakesmsc takes the text");
+        *sent += 1;
+        let done = format!("sent message {sent}");
+        let deadline = Instant::now() + WAIT;
+        while !self.log("fakesmsc").contains(&done) {
+            assert!(
+                Instant::now() < deadline,
+                "fakesmsc did not send {text:?}\n{}",
+                self.logs()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// Every process's log, for a failure message.
     pub fn logs(&self) -> String {
         ["bearerbox", "smsbox", "fakesmsc"]
@@ -128,24 +177,36 @@ impl Kannel {
 
 /// Starts fakesmsc and waits until bearerbox reports its SMSC online. fakesmsc gives up
 /// at once when nobody listens yet, so it is started again until it connects.
-fn connect_fakesmsc(program: &Path, ports: &Ports, dir: &Path) -> Process {
+/// `interactive`: it reads texts to send from its input, which is returned.
+fn connect_fakesmsc(
+    program: &Path,
+    ports: &Ports,
+    dir: &Path,
+    interactive: bool,
+) -> (Process, Option<ChildStdin>) {
     let deadline = Instant::now() + WAIT;
     loop {
-        // It sends nothing (`-m 0`) and logs every message it gets.
         let log = log_file(dir, "fakesmsc");
-        let mut fakesmsc = Process(
-            Command::new(program)
-                .args(["-H", "127.0.0.1", "-r", &ports.fakesmsc.to_string()])
+        let mut command = Command::new(program);
+        command.args(["-H", "127.0.0.1", "-r", &ports.fakesmsc.to_string()]);
+        if interactive {
+            command.stdin(Stdio::piped());
+        } else {
+            // It sends nothing (`-m 0`) and logs every message it gets.
+            command
                 .args(["-i", "1", "-m", "0", "0 0 text unused"])
-                .stdin(Stdio::null())
-                .stdout(log.try_clone().expect("the log file"))
-                .stderr(log)
-                .spawn()
-                .expect("fakesmsc started"),
-        );
+                .stdin(Stdio::null());
+        }
+        let mut child = command
+            .stdout(log.try_clone().expect("the log file"))
+            .stderr(log)
+            .spawn()
+            .expect("fakesmsc started");
+        let input = child.stdin.take();
+        let mut fakesmsc = Process(child);
         while Instant::now() < deadline {
             if smsc_status(ports.admin).contains("(online") {
-                return fakesmsc;
+                return (fakesmsc, input);
             }
             if matches!(fakesmsc.0.try_wait(), Ok(Some(_))) {
                 break;
@@ -177,8 +238,13 @@ fn smsc_status(admin_port: u16) -> String {
 }
 
 /// bearerbox with a fake SMSC, smsbox with one `sendsms-user`, everything on loopback
-/// and in-memory (`dlr-storage = internal`, no message store).
-fn config(ports: &Ports) -> String {
+/// and in-memory (`dlr-storage = internal`, no message store). Texts from phones go to
+/// `get_url`, without an answer (`max-messages = 0`); or, without one, nowhere.
+fn config(ports: &Ports, get_url: Option<&str>) -> String {
+    let service = match get_url {
+        Some(url) => format!("get-url = \"{url}\"\nmax-messages = 0"),
+        None => "text = \"No service\"".to_string(),
+    };
     format!(
         r#"group = core
 admin-port = {admin}
@@ -208,7 +274,7 @@ concatenation = true
 
 group = sms-service
 keyword = default
-text = "No service"
+{service}
 "#,
         admin = ports.admin,
         smsbox = ports.smsbox,

@@ -14,6 +14,9 @@ pub const WEBHOOK_PATH: &str = "/webhooks/sms";
 /// Where Kannel's delivery reports are served.
 pub const KANNEL_WEBHOOK_PATH: &str = "/webhooks/kannel";
 
+/// Where a Kannel `sms-service` passes the texts customers send.
+pub const KANNEL_INBOUND_PATH: &str = "/webhooks/kannel/inbound";
+
 /// Which API SMS goes through.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

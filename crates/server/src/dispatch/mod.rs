@@ -10,15 +10,14 @@ mod breaker;
 pub mod context;
 pub mod policy;
 pub mod provider;
+pub mod sms;
 
 use std::collections::HashMap;
 use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::Context;
 use channels::email::EmailSender;
-use channels::sms::TwilioClient;
 use channels::RetryPolicy;
 use chrono::{DateTime, TimeDelta, Utc};
 use domain::template::ShopContext;
@@ -49,7 +48,7 @@ pub struct Dispatcher {
     store: Store,
     templates: SharedTemplates,
     rcs: Option<Sender<Provider>>,
-    sms: Option<Sender<TwilioClient>>,
+    sms: Option<Sender<sms::SmsProvider>>,
     email: Option<Sender<EmailSender>>,
     policy: Policy,
     available: Vec<Channel>,
@@ -81,8 +80,9 @@ impl<P> Sender<P> {
 type Recorded = Outcome;
 
 impl Dispatcher {
-    /// A dispatcher sending RCS through `rcs`, SMS through the `[sms]` settings' Twilio
-    /// account and email through the `[email]` settings' server, when they name them.
+    /// A dispatcher sending RCS through `rcs`, SMS through the `[sms]` settings' provider
+    /// (Twilio or Kannel) and email through the `[email]` settings' server, when they
+    /// name them.
     ///
     /// # Errors
     /// When the delivery policy's or the email settings do not make sense.
@@ -107,14 +107,8 @@ impl Dispatcher {
             .build_sender()
             .map_err(anyhow::Error::msg)?
             .map(|sender| Sender::new(sender, config.email.rate_per_second));
-        let sms = config
-            .sms
-            .client_config(&config.public_url)
-            .map_err(anyhow::Error::msg)?
-            .map(TwilioClient::new)
-            .transpose()
-            .context("setting up the SMS client (sms.*)")?
-            .map(|client| Sender::new(client, config.sms.rate_per_second));
+        let sms = sms::SmsProvider::from_config(&config)?
+            .map(|provider| Sender::new(provider, config.sms.rate_per_second));
         let available = [
             (Channel::Rcs, rcs.is_some()),
             (Channel::Sms, sms.is_some()),
@@ -398,7 +392,6 @@ impl Dispatcher {
 
         sms.limiter.until_ready().await;
         let result = sms.provider.send(&phone, message.id, &text).await;
-        let result = result.map(|_| ()).map_err(provider::from_twilio);
         let passing = matches!(&result, Err(f) if f.retry.is_some());
         sms.breaker.record(passing, Instant::now());
         result

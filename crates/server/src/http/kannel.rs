@@ -1,9 +1,11 @@
-//! `GET|POST /webhooks/kannel`: delivery reports from a Kannel smsbox.
+//! `GET|POST /webhooks/kannel`: delivery reports from a Kannel smsbox; and
+//! `GET|POST /webhooks/kannel/inbound`: the texts customers send, from an smsbox
+//! `sms-service` whose `get-url` points there.
 //!
-//! Kannel signs nothing, so the DLR URL the client gives it carries a shared secret
-//! (`sms.dlr_secret`) in its query, compared here in constant time. Once verified, the
-//! report is stored (see [`crate::ingest::kannel`]) and processed from the store.
-//! Kannel calls with GET; a POST is read the same way, from the query.
+//! Kannel signs nothing, so both URLs carry a shared secret (`sms.dlr_secret`) in their
+//! query, compared here in constant time. Once verified, the report or text is stored
+//! (see [`crate::ingest::kannel`]) and processed from the store. Kannel calls with GET;
+//! a POST is read the same way, from the query.
 
 use axum::body::Bytes;
 use axum::extract::{OriginalUri, State};
@@ -11,7 +13,8 @@ use axum::http::Uri;
 use axum::Json;
 use channels::sms::kannel::{ANSWER_PARAM, SECRET_PARAM, STATUS_PARAM};
 use channels::sms::MESSAGE_ID_PARAM;
-use chrono::Utc;
+use chrono::{DateTime, Utc};
+use domain::PhoneNumber;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
 use subtle::ConstantTimeEq;
@@ -20,7 +23,14 @@ use uuid::Uuid;
 use super::error::{ApiError, ApiResult};
 use super::webhooks::accept;
 use super::AppState;
-use crate::ingest::kannel::{self, Report};
+use crate::ingest::kannel::{self, Mo, Report};
+
+/// The parameters the `sms-service`'s `get-url` passes, with Kannel's escape codes.
+const MO_ID_PARAM: &str = "id";
+const MO_FROM_PARAM: &str = "from";
+const MO_TO_PARAM: &str = "to";
+const MO_TEXT_PARAM: &str = "text";
+const MO_SENT_AT_PARAM: &str = "ts";
 
 /// `GET|POST /webhooks/kannel`.
 #[tracing::instrument(name = "kannel webhook", skip_all, fields(topic, delivery_id))]
@@ -28,15 +38,8 @@ pub async fn webhook(
     State(state): State<AppState>,
     OriginalUri(uri): OriginalUri,
 ) -> ApiResult<Json<Value>> {
-    let expected = dlr_secret(&state)?;
     let params: Vec<(String, String)> = query_params(&uri);
-    let given = param(&params, SECRET_PARAM).unwrap_or_default();
-    if !bool::from(given.as_bytes().ct_eq(expected.expose_secret().as_bytes())) {
-        tracing::warn!("kannel webhook refused: the secret does not match");
-        return Err(ApiError::Unauthorized(format!(
-            "the {SECRET_PARAM} parameter is missing or does not match sms.dlr_secret"
-        )));
-    }
+    verify(&state, &params)?;
 
     let report = report(&params)?;
     let stored = kannel::stored_body(&report, Utc::now());
@@ -53,6 +56,89 @@ pub async fn webhook(
         Bytes::from(stored),
     )
     .await
+}
+
+/// `GET|POST /webhooks/kannel/inbound`: one text a customer sent, as smsbox's
+/// `sms-service` passes it: `?id=%I&from=%p&to=%P&text=%a&ts=%T&secret=…`.
+#[tracing::instrument(name = "kannel inbound", skip_all, fields(delivery_id))]
+pub async fn inbound(
+    State(state): State<AppState>,
+    OriginalUri(uri): OriginalUri,
+) -> ApiResult<Json<Value>> {
+    let params: Vec<(String, String)> = query_params(&uri);
+    verify(&state, &params)?;
+
+    let mo = mo(&params, &state.config.default_region)?;
+    let stored = kannel::stored_mo_body(&mo, Utc::now());
+    let key = kannel::key(&stored)?;
+    tracing::Span::current().record("delivery_id", key.delivery_id.as_str());
+    kannel::parse(&stored)?;
+    accept(
+        &state,
+        kannel::SOURCE,
+        key.delivery_id,
+        key.topic,
+        Bytes::from(stored),
+    )
+    .await
+}
+
+/// Checks the query's secret against `sms.dlr_secret`, in constant time.
+fn verify(state: &AppState, params: &[(String, String)]) -> ApiResult<()> {
+    let expected = dlr_secret(state)?;
+    let given = param(params, SECRET_PARAM).unwrap_or_default();
+    if bool::from(given.as_bytes().ct_eq(expected.expose_secret().as_bytes())) {
+        return Ok(());
+    }
+    tracing::warn!("kannel webhook refused: the secret does not match");
+    Err(ApiError::Unauthorized(format!(
+        "the {SECRET_PARAM} parameter is missing or does not match sms.dlr_secret"
+    )))
+}
+
+/// The text the verified query describes; the sender is read with `region` as the
+/// default, since an SMSC may pass national numbers.
+fn mo(params: &[(String, String)], region: &str) -> ApiResult<Mo> {
+    let required = |name: &str| {
+        param(params, name)
+            .filter(|value| !value.trim().is_empty())
+            .ok_or_else(|| ApiError::Unprocessable(format!("{name}: is required")))
+    };
+    let id = required(MO_ID_PARAM)?;
+    if id.contains('%') || id.len() > 100 {
+        return Err(ApiError::Unprocessable(format!(
+            "{MO_ID_PARAM}: {id:?} is not a message id; set id=%I in the sms-service's get-url"
+        )));
+    }
+    let from = required(MO_FROM_PARAM)?;
+    let from = PhoneNumber::parse(from, region).map_err(|e| {
+        ApiError::Unprocessable(format!(
+            "{MO_FROM_PARAM}: {from:?} is not a phone number: {e}"
+        ))
+    })?;
+    let sent_at = match param(params, MO_SENT_AT_PARAM).filter(|t| !t.is_empty()) {
+        None => None,
+        Some(ts) => Some(unix_time(ts)?),
+    };
+    Ok(Mo {
+        id: id.to_string(),
+        from,
+        to: param(params, MO_TO_PARAM).map(str::to_string),
+        text: param(params, MO_TEXT_PARAM).unwrap_or_default().to_string(),
+        sent_at,
+    })
+}
+
+fn unix_time(ts: &str) -> ApiResult<DateTime<Utc>> {
+    ts.trim()
+        .parse::<i64>()
+        .ok()
+        .and_then(|secs| DateTime::from_timestamp(secs, 0))
+        .ok_or_else(|| {
+            ApiError::Unprocessable(format!(
+                "{MO_SENT_AT_PARAM}: {ts:?} is not a Unix time; set ts=%T in the get-url"
+            ))
+        })
 }
 
 fn dlr_secret(state: &AppState) -> ApiResult<&SecretString> {
@@ -136,5 +222,22 @@ mod tests {
         assert!(bad("message_id=42&status=1").contains("UUID"));
         assert!(bad(&format!("message_id={id}")).contains("status"));
         assert!(bad(&format!("message_id={id}&status=%25d")).contains("status"));
+    }
+
+    #[test]
+    fn an_mo_needs_an_id_and_a_sender_and_reads_national_numbers_in_the_region() {
+        let query = "id=b00c8ee3&from=06+12+34+56+78&to=36111&text=Bonjour&ts=1796403181";
+        let mo = mo(&params(query), "FR").unwrap();
+        assert_eq!(mo.from.as_str(), "+33612345678");
+        assert_eq!(mo.text, "Bonjour");
+        assert_eq!(mo.to.as_deref(), Some("36111"));
+        assert_eq!(mo.sent_at.unwrap().timestamp(), 1_796_403_181);
+
+        let bad = |query: &str| super::mo(&params(query), "US").unwrap_err().to_string();
+        assert!(bad("from=%2B16135550123&text=hi").contains("id: is required"));
+        assert!(bad("id=%25I&from=%2B16135550123").contains("id=%I"));
+        assert!(bad("id=1&text=hi").contains("from: is required"));
+        assert!(bad("id=1&from=hello").contains("not a phone number"));
+        assert!(bad("id=1&from=%2B16135550123&ts=%25T").contains("ts=%T"));
     }
 }

@@ -77,6 +77,10 @@ pub fn router(state: AppState) -> Router {
             crate::config::sms::KANNEL_WEBHOOK_PATH,
             get(kannel::webhook).post(kannel::webhook),
         )
+        .route(
+            crate::config::sms::KANNEL_INBOUND_PATH,
+            get(kannel::inbound).post(kannel::inbound),
+        )
         .route("/t/{token}", get(tracking::page))
         .fallback(not_found)
         .layer(middleware::from_fn(request_span))

@@ -13,9 +13,24 @@
 //! The report types are Kannel's bits: 1 delivered to the phone, 2 not delivered, 4
 //! buffered, 8 taken by the SMSC, 16 refused by the SMSC. Only 1, 2 and 16 tell Tidings
 //! something it follows.
+//!
+//! Texts customers send (MO messages) arrive the same way, from an `sms-service` whose
+//! `get-url` calls `/webhooks/kannel/inbound` with `?id=%I&from=%p&to=%P&text=%a&ts=%T`
+//! and the secret. They are stored as
+//!
+//! ```json
+//! {"kind": "mo", "id": "b00c8ee3-…", "from": "+16135550123", "to": "+15005550006",
+//!  "text": "Where is my parcel?", "sentAt": "…", "receivedAt": "…"}
+//! ```
+//!
+//! with the sender already in E.164 (the webhook knows the default region), and become
+//! inbound texts, or consent changes when the text is a STOP or START keyword.
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use domain::{Channel, Command, Receipt, ReceiptInput};
+use domain::{
+    Channel, Command, InboundContent, InboundInput, PhoneNumber, Receipt, ReceiptInput,
+    SubscriptionInput,
+};
 use serde_json::json;
 
 use super::json::{parse_body, Obj};
@@ -33,6 +48,12 @@ const SMSC_REJECT: i64 = 16;
 /// The longest SMSC answer kept: a DLR's answer is a short PDU summary.
 const MAX_ANSWER_CHARS: usize = 500;
 
+/// The `kind` of a stored MO message; reports have none.
+const MO_KIND: &str = "mo";
+
+/// The longest MO text kept: ten concatenated GSM-7 parts, more than any phone sends.
+const MAX_MO_CHARS: usize = 1_600;
+
 /// How a delivery is stored: its key for de-duplication, and its kind as the topic.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Key {
@@ -49,6 +70,35 @@ pub struct Report {
     pub status: i64,
     /// The SMSC's answer, when Kannel had one.
     pub answer: Option<String>,
+}
+
+/// What the inbound webhook read from smsbox's `get-url` call, before it is stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mo {
+    /// Kannel's id for the message (`%I`), the same on a retried call.
+    pub id: String,
+    /// The sender, in E.164.
+    pub from: PhoneNumber,
+    /// The number the customer texted (`%P`), when Kannel gave it.
+    pub to: Option<String>,
+    pub text: String,
+    /// When the SMSC says the message was sent (`%T`).
+    pub sent_at: Option<DateTime<Utc>>,
+}
+
+/// The document the webhook stores for a verified MO message (see the module docs).
+pub fn stored_mo_body(mo: &Mo, received_at: DateTime<Utc>) -> Vec<u8> {
+    let time = |at: DateTime<Utc>| at.to_rfc3339_opts(SecondsFormat::Micros, true);
+    let document = json!({
+        "kind": MO_KIND,
+        "id": mo.id,
+        "from": mo.from.as_str(),
+        "to": mo.to,
+        "text": mo.text.chars().take(MAX_MO_CHARS).collect::<String>(),
+        "sentAt": mo.sent_at.map(time),
+        "receivedAt": time(received_at),
+    });
+    serde_json::to_vec(&document).unwrap_or_default()
 }
 
 /// The document the webhook stores for a verified report (see the module docs).
@@ -74,6 +124,12 @@ pub fn stored_body(report: &Report, received_at: DateTime<Utc>) -> Vec<u8> {
 pub fn key(body: &[u8]) -> Result<Key, PayloadError> {
     let value = parse_body(body)?;
     let root = Obj::root(&value)?;
+    if is_mo(&root)? {
+        return Ok(Key {
+            delivery_id: format!("mo:{}", root.str("id")?),
+            topic: "inbound".to_string(),
+        });
+    }
     let message_id = root.str("messageId")?;
     let status = status(&root)?;
     Ok(Key {
@@ -89,6 +145,9 @@ pub fn key(body: &[u8]) -> Result<Key, PayloadError> {
 pub fn parse(body: &[u8]) -> Result<Command, PayloadError> {
     let value = parse_body(body)?;
     let root = Obj::root(&value)?;
+    if is_mo(&root)? {
+        return parse_mo(&root);
+    }
     let message_id = root.str("messageId")?;
     let status = status(&root)?;
     root.opt_str("answer")?;
@@ -110,6 +169,43 @@ pub fn parse(body: &[u8]) -> Result<Command, PayloadError> {
         receipt,
         at,
     }))
+}
+
+fn is_mo(root: &Obj) -> Result<bool, PayloadError> {
+    Ok(root.opt_str("kind")?.as_deref() == Some(MO_KIND))
+}
+
+/// A text a customer sent: a keyword changes their SMS subscription, anything else is
+/// kept for the inbox.
+fn parse_mo(root: &Obj) -> Result<Command, PayloadError> {
+    let id = root.str("id")?;
+    let from = root.str("from")?;
+    // Stored in E.164 by the webhook, so the region is never used.
+    let phone =
+        PhoneNumber::parse(&from, "US").map_err(|e| PayloadError::new("from", e.to_string()))?;
+    let text = root.opt_str("text")?.unwrap_or_default();
+    let at = match root.opt_time("sentAt")? {
+        Some(at) => at,
+        None => root.opt_time("receivedAt")?.unwrap_or_else(Utc::now),
+    };
+    if let Some(subscribed) = super::sms::keyword(&text) {
+        return Ok(Command::Subscription(SubscriptionInput {
+            channel: Channel::Sms,
+            phone,
+            subscribed,
+            at,
+        }));
+    }
+    if text.trim().is_empty() {
+        return Ok(ignore("an empty message"));
+    }
+    Ok(Command::Inbound(Box::new(InboundInput {
+        channel: Channel::Sms,
+        provider_message_id: format!("kannel:{id}"),
+        phone,
+        content: InboundContent::Text { text },
+        at,
+    })))
 }
 
 fn status(root: &Obj) -> Result<i64, PayloadError> {
@@ -190,6 +286,58 @@ mod tests {
         );
         assert_eq!(key(&stored(8)).unwrap().topic, "smsc-submit");
         assert_ne!(key(&stored(1)).unwrap(), key(&stored(2)).unwrap());
+    }
+
+    fn mo(text: &str) -> Vec<u8> {
+        let mo = Mo {
+            id: "b00c8ee3-8485-427d-be39-643c0437eb83".into(),
+            from: PhoneNumber::parse("+16135550123", "US").unwrap(),
+            to: Some("+15005550006".into()),
+            text: text.into(),
+            sent_at: DateTime::parse_from_rfc3339("2026-12-01T09:59:58Z")
+                .ok()
+                .map(|at| at.with_timezone(&Utc)),
+        };
+        let at = DateTime::parse_from_rfc3339("2026-12-01T10:00:00Z").unwrap();
+        stored_mo_body(&mo, at.with_timezone(&Utc))
+    }
+
+    #[test]
+    fn an_mo_text_is_an_inbound_sms_keyed_by_kannels_id() {
+        let body = mo("Where is my parcel?");
+        let key = key(&body).unwrap();
+        assert_eq!(key.delivery_id, "mo:b00c8ee3-8485-427d-be39-643c0437eb83");
+        assert_eq!(key.topic, "inbound");
+
+        let Command::Inbound(input) = parse(&body).unwrap() else {
+            panic!("not an inbound text");
+        };
+        assert_eq!(input.channel, Channel::Sms);
+        assert_eq!(input.phone.as_str(), "+16135550123");
+        assert_eq!(input.at.to_rfc3339(), "2026-12-01T09:59:58+00:00");
+        assert_eq!(
+            input.content,
+            InboundContent::Text {
+                text: "Where is my parcel?".into()
+            }
+        );
+    }
+
+    #[test]
+    fn mo_keywords_change_the_sms_subscription_and_empty_texts_are_ignored() {
+        let Command::Subscription(stop) = parse(&mo(" Stop ")).unwrap() else {
+            panic!("STOP is not a subscription change");
+        };
+        assert!(!stop.subscribed);
+        assert_eq!(stop.channel, Channel::Sms);
+        assert!(matches!(
+            parse(&mo("start")).unwrap(),
+            Command::Subscription(SubscriptionInput {
+                subscribed: true,
+                ..
+            })
+        ));
+        assert!(matches!(parse(&mo("  ")).unwrap(), Command::Ignore { .. }));
     }
 
     #[test]

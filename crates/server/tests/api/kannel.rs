@@ -13,6 +13,7 @@ use secrecy::SecretString;
 use uuid::Uuid;
 
 use crate::helpers::{json, Backend, Options, TestApp};
+use crate::messaging::{Rig, SMS_ONLY_PHONE};
 use crate::on_both_backends;
 
 const DLR_SECRET: &str = "kannel-api-test-dlr-secret-42";
@@ -25,6 +26,9 @@ on_both_backends!(
     delivered_moves_the_message_and_a_later_failure_never_undoes_it,
     malformed_reports_name_the_parameter,
     a_message_sent_through_kannel_is_delivered_by_its_report,
+    texts_from_phones_arrive_through_kannel_once_and_stop_revokes_consent,
+    a_malformed_or_unsigned_text_is_refused_and_nothing_is_stored,
+    the_dispatcher_sends_sms_through_kannel_when_it_is_the_provider,
 );
 
 async fn app(backend: Backend) -> TestApp {
@@ -214,4 +218,146 @@ async fn a_message_sent_through_kannel_is_delivered_by_its_report(backend: Backe
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// The `get-url` an operator puts in kannel.conf's `sms-service`, as the default
+/// configuration documents it.
+fn inbound_url(app: &TestApp) -> String {
+    let query = format!("id=%I&from=%p&to=%P&text=%a&ts=%T&secret={DLR_SECRET}");
+    app.url(&format!("/webhooks/kannel/inbound?{query}"))
+}
+
+async fn customer_id(app: &TestApp, order_id: i64) -> i64 {
+    let order = app.store.get_order(order_id).await.unwrap();
+    order.customer_id.expect("the order's customer")
+}
+
+async fn texts_from_phones_arrive_through_kannel_once_and_stop_revokes_consent(backend: Backend) {
+    // Arrange
+    let app = app(backend).await;
+    let Some(kannel) = kannel_gateway::Kannel::start_with_inbound(&inbound_url(&app)) else {
+        return;
+    };
+    let (order_id, _) = order_with_message(&app).await;
+    let customer_id = customer_id(&app, order_id).await;
+
+    // Act
+    kannel.send_from_phone(PHONE, "+15005550006", "Where is my parcel? 📦");
+    kannel.send_from_phone(PHONE, "+15005550006", "STOP");
+
+    // Assert: the text is in the customer's conversation, the STOP in their consents.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let (texts, customer) = loop {
+        app.drain().await;
+        let texts = app.store.list_inbound(customer_id).await.unwrap();
+        let customer = app.store.get_customer(customer_id).await.unwrap();
+        let stopped = customer
+            .consents
+            .iter()
+            .any(|c| c.channel == "sms" && !c.granted);
+        if !texts.is_empty() && stopped {
+            break (texts, customer);
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "after 10 s: texts {texts:?}, consents {:?}\n{}",
+            customer.consents,
+            kannel.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(texts.len(), 1, "{texts:?}");
+    assert_eq!(texts[0].channel, "sms");
+    assert_eq!(texts[0].body, "Where is my parcel? 📦");
+    assert!(texts[0].provider_message_id.starts_with("kannel:"));
+    let sms = customer.consents.iter().filter(|c| c.channel == "sms");
+    let sms: Vec<_> = sms.map(|c| (c.granted, c.source.as_str())).collect();
+    assert_eq!(sms.last(), Some(&(false, "sms:unsubscribe")), "{sms:?}");
+    // Two texts, two deliveries: Kannel's retries would be the same two.
+    assert_eq!(
+        stored_deliveries(&app).await,
+        3,
+        "the order and the two texts"
+    );
+}
+
+async fn a_malformed_or_unsigned_text_is_refused_and_nothing_is_stored(backend: Backend) {
+    // Arrange
+    let app = app(backend).await;
+    let call = |query: String| {
+        let url = app.url(&format!("/webhooks/kannel/inbound?{query}"));
+        app.client.get(url).send()
+    };
+    let good = "id=b00c8ee3&from=%2B16136120808&text=hello&ts=1796403181";
+
+    // Act
+    let unsigned = call(good.to_string()).await.unwrap();
+    let wrong = call(format!("{good}&secret=nope")).await.unwrap();
+    let no_sender = call(format!("id=1&text=hi&secret={DLR_SECRET}"))
+        .await
+        .unwrap();
+    let unfilled = call(format!("id=%25I&from=%25p&secret={DLR_SECRET}"))
+        .await
+        .unwrap();
+    let signed = call(format!("{good}&secret={DLR_SECRET}")).await.unwrap();
+    let again = call(format!("{good}&secret={DLR_SECRET}")).await.unwrap();
+
+    // Assert
+    assert_eq!(unsigned.status(), 401);
+    assert_eq!(wrong.status(), 401);
+    assert_eq!(no_sender.status(), 422);
+    let unfilled_status = unfilled.status();
+    let explanation = unfilled.text().await.unwrap();
+    assert_eq!(unfilled_status, 422, "{explanation}");
+    assert!(explanation.contains("id=%I"), "{explanation}");
+    assert_eq!(signed.status(), 200);
+    assert_eq!(again.status(), 200);
+    assert_eq!(stored_deliveries(&app).await, 1, "one text, stored once");
+}
+
+async fn the_dispatcher_sends_sms_through_kannel_when_it_is_the_provider(backend: Backend) {
+    // Arrange: Kannel as the SMS provider; Tidings at a port known up front, since the
+    // DLR URL it gives Kannel names its public URL.
+    let Some(kannel) = kannel_gateway::Kannel::start() else {
+        return;
+    };
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .unwrap()
+        .port();
+    let rig = Rig::start_full(
+        backend,
+        |config| {
+            config.listen = format!("127.0.0.1:{port}");
+            config.public_url = format!("http://127.0.0.1:{port}");
+            config.sms.provider = tidings::config::sms::SmsProvider::Kannel;
+            config.sms.kannel_url = Some(kannel.sendsms_url.clone());
+            config.sms.username = Some(kannel_gateway::USERNAME.into());
+            config.sms.password = Some(kannel_gateway::PASSWORD.to_string().into());
+            config.sms.from = Some("Shop".into());
+            config.sms.dlr_secret = Some(DLR_SECRET.to_string().into());
+        },
+        |_| {},
+    )
+    .await;
+
+    // Act
+    let order_id = rig.order_for(SMS_ONLY_PHONE, "K-20").await;
+
+    // Assert: RBM has no RCS for the phone, so the text goes to the SMSC through Kannel,
+    // and Kannel's delivery report marks it delivered.
+    let delivered = |m: &[store::MessageView]| m.len() == 1 && m[0].state == "delivered";
+    let message = &rig.messages_until(order_id, delivered).await[0];
+    assert_eq!(message.channel.as_deref(), Some("sms"), "{message:#?}");
+    let attempts: Vec<(&str, &str)> = message
+        .attempt_log
+        .iter()
+        .map(|a| (a.channel.as_str(), a.outcome.as_str()))
+        .collect();
+    assert_eq!(attempts, [("rcs", "unreachable"), ("sms", "sent")]);
+    // fakesmsc logs the text URL-encoded; with the link it takes two concatenated parts.
+    let line = kannel.wait_for_message("order+%23K-20");
+    let link = format!("http%3A%2F%2F127.0.0.1%3A{port}%2Ft%2F");
+    assert!(line.contains(&link), "{line}");
+    assert!(line.contains("udh %05%00%03"), "a concatenated SMS: {line}");
 }
