@@ -143,6 +143,10 @@ pub struct ReceiptInput {
     pub channel: Channel,
     pub receipt: Receipt,
     pub at: DateTime<Utc>,
+    /// The provider's reason for a failure (Twilio's error code and what it means, the
+    /// SMSC's answer), kept on the message for "why was this not delivered".
+    #[serde(default)]
+    pub error: Option<String>,
 }
 
 /// What a customer sent.

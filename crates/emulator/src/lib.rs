@@ -67,7 +67,7 @@ use tokio::task::JoinHandle;
 pub use auth::RBM_SCOPE;
 pub use config::{
     Crowd, EmulatorConfig, PhoneConfig, RateLimit, RetryConfig, ScriptStep, ServiceAccount,
-    UserAction, UserFile, ALL_FEATURES, GOOGLE_TOKEN_URL,
+    SmsHandset, SmsOutcome, UserAction, UserFile, ALL_FEATURES, GOOGLE_TOKEN_URL,
 };
 pub use error::{ApiError, NOT_REACHABLE};
 pub use state::{ConfigError, SendStats};

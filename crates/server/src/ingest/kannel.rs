@@ -150,7 +150,7 @@ pub fn parse(body: &[u8]) -> Result<Command, PayloadError> {
     }
     let message_id = root.str("messageId")?;
     let status = status(&root)?;
-    root.opt_str("answer")?;
+    let answer = root.opt_str("answer")?.filter(|a| !a.is_empty());
     let at = root.opt_time("receivedAt")?.unwrap_or_else(Utc::now);
     let receipt = match status {
         DELIVERED => Receipt::Delivered,
@@ -163,11 +163,20 @@ pub fn parse(body: &[u8]) -> Result<Command, PayloadError> {
         }
         _ => return Ok(ignore(&format!("report {status} is not followed"))),
     };
+    let error = match receipt {
+        Receipt::Failed => Some(format!(
+            "Kannel report {status} ({}){}",
+            topic(status),
+            answer.map(|a| format!(": {a}")).unwrap_or_default()
+        )),
+        _ => None,
+    };
     Ok(Command::Receipt(ReceiptInput {
         message_id,
         channel: Channel::Sms,
         receipt,
         at,
+        error,
     }))
 }
 

@@ -112,6 +112,7 @@ fn message_status(root: &Obj) -> Result<Command, PayloadError> {
         channel: Channel::Rcs,
         receipt,
         at: timestamp(&message)?,
+        error: None,
     }))
 }
 

@@ -85,6 +85,7 @@ fn receipt_for(payload: &Obj, receipt: Receipt) -> Result<Command, PayloadError>
         channel: Channel::Rcs,
         receipt,
         at: send_time(payload)?,
+        error: None,
     }))
 }
 

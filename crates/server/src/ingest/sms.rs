@@ -157,9 +157,7 @@ fn status_callback(
     at: DateTime<Utc>,
 ) -> Result<Command, PayloadError> {
     params.str("MessageSid")?;
-    // Checked so that a malformed code is refused at the edge; the receipt has no place
-    // for it, and the stored delivery keeps it.
-    params.opt_i64("ErrorCode")?;
+    let error = params.opt_i64("ErrorCode")?.map(twilio_error);
     let receipt = match status.to_ascii_lowercase().as_str() {
         "delivered" => Receipt::Delivered,
         // Twilio reports reads for channels that have them (RCS, WhatsApp).
@@ -182,7 +180,28 @@ fn status_callback(
         channel: Channel::Sms,
         receipt,
         at,
+        error,
     }))
+}
+
+/// Twilio's error code with what its documentation says it means, for the codes a
+/// failed or undelivered SMS most often carries.
+fn twilio_error(code: i64) -> String {
+    let meaning = match code {
+        30001 => "queue overflow",
+        30002 => "account suspended",
+        30003 => "unreachable destination handset",
+        30004 => "message blocked",
+        30005 => "unknown destination handset",
+        30006 => "landline or unreachable carrier",
+        30007 => "message filtered by the carrier",
+        30008 => "unknown error",
+        30034 => "sent from an unregistered US A2P 10DLC number",
+        21610 => "the recipient has replied STOP",
+        21614 => "not a mobile number",
+        _ => return format!("Twilio error {code}"),
+    };
+    format!("Twilio error {code}: {meaning}")
 }
 
 /// Something the customer texted: an opt-out or opt-in keyword, a text, or media.

@@ -530,7 +530,75 @@ async fn a_phone_without_rcs_gets_the_message_by_sms(backend: Backend) {
     );
 }
 
+async fn an_undelivered_sms_falls_back_to_email_with_the_carriers_reason(backend: Backend) {
+    // Arrange: SMS through the emulator's Twilio API, to a landline (Twilio's 30006),
+    // and email through a real SMTP server.
+    let Some(smtp) = crate::smtp::Smtp::start() else {
+        return;
+    };
+    let smtp_port = smtp.port;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .unwrap()
+        .port();
+    let rig = Rig::start_full(
+        backend,
+        |config| {
+            config.listen = format!("127.0.0.1:{port}");
+            config.public_url = format!("http://127.0.0.1:{port}");
+            config.sms.base_url = config.rbm.base_url.clone();
+            config.sms.account_sid = Some("AC00000000000000000000000000000000".into());
+            config.sms.auth_token = Some("emulator-auth-token".to_string().into());
+            config.sms.from = Some("+15005550006".into());
+            config.email.smtp_url = Some(format!("smtp://127.0.0.1:{smtp_port}"));
+            config.email.from = Some("Tidings Shop <orders@shop.example>".into());
+        },
+        |emulator| {
+            let landline = emulator
+                .phones
+                .iter_mut()
+                .find(|p| p.number == SMS_ONLY_PHONE)
+                .expect("the phone without RCS");
+            landline.sms.outcome = emulator::SmsOutcome::Undelivered;
+            landline.sms.error_code = Some(30006);
+        },
+    )
+    .await;
+
+    // Act
+    let order_id = rig.order_for(SMS_ONLY_PHONE, "R-12").await;
+
+    // Assert: one logical message, three attempts, the carrier's reason on its history.
+    let by_email = |m: &[MessageView]| m.len() == 1 && m[0].channel.as_deref() == Some("email");
+    let message = &rig.messages_until(order_id, by_email).await[0];
+    let attempts: Vec<(&str, &str)> = message
+        .attempt_log
+        .iter()
+        .map(|a| (a.channel.as_str(), a.outcome.as_str()))
+        .collect();
+    assert_eq!(
+        attempts,
+        [("rcs", "unreachable"), ("sms", "sent"), ("email", "sent")]
+    );
+    let details: Vec<&str> = message
+        .history
+        .iter()
+        .filter_map(|e| e.detail.as_deref())
+        .collect();
+    let reason = "Twilio error 30006: landline or unreachable carrier";
+    assert!(
+        details
+            .iter()
+            .any(|d| d.contains("sms gave up") && d.contains(reason)),
+        "{details:?}"
+    );
+    let received = smtp.received();
+    assert_eq!(received.len(), 1, "one email, sent once");
+    assert_eq!(received[0]["rcpt_tos"], json!(["ana@example.com"]));
+}
+
 on_both_backends!(
+    an_undelivered_sms_falls_back_to_email_with_the_carriers_reason,
     a_phone_without_rcs_gets_the_message_by_sms,
     a_phone_without_rcs_gets_the_message_by_email,
     an_expired_rcs_message_falls_back,

@@ -514,7 +514,7 @@ pub(super) async fn apply_receipt(
         tracing::debug!(message_id = %input.message_id, "receipt for a message id not ours");
         return Ok(Applied::default());
     };
-    let sql = format!("SELECT state FROM outbox WHERE id = $1{FOR_UPDATE}");
+    let sql = format!("SELECT state, channel FROM outbox WHERE id = $1{FOR_UPDATE}");
     let Some(row) = sqlx::query(&sql)
         .bind(id)
         .fetch_optional(&mut *conn)
@@ -525,6 +525,11 @@ pub(super) async fn apply_receipt(
     };
     let before = MessageState::parse(&row.try_get::<String, _>(0)?)
         .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let channel: Option<String> = row.try_get(1)?;
+    let on_its_channel = channel.as_deref() == Some(input.channel.as_str());
+    if input.receipt == domain::Receipt::Failed && before == MessageState::Sent && on_its_channel {
+        return fall_back_after_failure(conn, id, input, now).await;
+    }
     let after = input.receipt.state().map_or(before, |r| before.advance(r));
     let (delivered_at, read_at) = match input.receipt {
         domain::Receipt::Read => (Some(input.at), Some(input.at)),
@@ -533,7 +538,8 @@ pub(super) async fn apply_receipt(
     };
     sqlx::query(
         "UPDATE outbox SET state = $2, delivered_at = COALESCE(delivered_at, $3),
-            read_at = COALESCE(read_at, $4), updated_at = $5
+            read_at = COALESCE(read_at, $4), updated_at = $5,
+            last_error = COALESCE($6, last_error)
          WHERE id = $1",
     )
     .bind(id)
@@ -541,11 +547,37 @@ pub(super) async fn apply_receipt(
     .bind(delivered_at)
     .bind(read_at)
     .bind(now)
+    .bind(&input.error)
     .execute(&mut *conn)
     .await?;
     let reported = input.receipt.state().unwrap_or(before);
-    let detail = format!("{} receipt", input.receipt.as_str());
+    let detail = match &input.error {
+        Some(error) => format!("{} receipt: {error}", input.receipt.as_str()),
+        None => format!("{} receipt", input.receipt.as_str()),
+    };
     insert_message_event(conn, id, reported, input.at, Some(&detail)).await?;
+    Ok(Applied::default())
+}
+
+/// The provider gave up on a message it had taken: the next channel gets it, with the
+/// provider's reason on the message. Should no channel be left, the dispatcher fails it
+/// with that reason.
+async fn fall_back_after_failure(
+    conn: &mut Conn,
+    id: Uuid,
+    input: &ReceiptInput,
+    now: DateTime<Utc>,
+) -> Result<Applied> {
+    let channel = input.channel.as_str();
+    let reason = input
+        .error
+        .as_deref()
+        .unwrap_or("the provider reported a failure");
+    reroute(conn, id, channel, reason, 0, now).await?;
+    let failed = format!("failed receipt: {reason}");
+    insert_message_event(conn, id, MessageState::Failed, input.at, Some(&failed)).await?;
+    let detail = format!("{channel} gave up ({reason}); trying the next channel");
+    insert_message_event(conn, id, MessageState::Pending, now, Some(&detail)).await?;
     Ok(Applied::default())
 }
 
