@@ -334,6 +334,25 @@ impl Store {
         on_backend!(self, b => b.reroute_stalled(id, channel, reason, Utc::now()).await)
     }
 
+    /// Hands up to `limit` order updates with one of `templates`, delivered on RCS
+    /// before `delivered_before` and not read since, to the next channel: each once, due
+    /// now, with `reason` on its history. Nodes sweeping at once take disjoint
+    /// messages. Their ids.
+    ///
+    /// # Errors
+    /// Database errors; nothing is changed then.
+    pub async fn escalate_unread(
+        &self,
+        templates: &[String],
+        delivered_before: DateTime<Utc>,
+        reason: &str,
+        limit: i64,
+    ) -> Result<Vec<Uuid>> {
+        on_backend!(self, b => b
+            .escalate_unread(templates, delivered_before, reason, limit, Utc::now())
+            .await)
+    }
+
     /// One message with its status history and attempts: what happened to it and why.
     ///
     /// # Errors

@@ -156,7 +156,9 @@ impl Dispatcher {
             // The last batch's outcomes, written while the next batch is being sent.
             let mut unrecorded = Vec::new();
             // A short fallback window is swept as often as it needs.
-            let window = dispatcher.config.delivery.not_delivered_within_secs;
+            let delivery = &dispatcher.config.delivery;
+            let window = delivery.not_delivered_within_secs;
+            let window = window.min(delivery.escalate_unread_after_secs.unwrap_or(window));
             let every = FALLBACK_SWEEP.min(Duration::from_secs(window.max(1)));
             while !*stop.borrow() {
                 if last_sweep.elapsed() >= every {
@@ -287,9 +289,13 @@ impl Dispatcher {
     }
 
     /// Sends on the next channel what the last one gave up on: messages whose time to
-    /// live ran out, and RCS messages not delivered in time (revoked first, so that the
-    /// customer cannot get both).
+    /// live ran out, RCS messages not delivered in time (revoked first, so that the
+    /// customer cannot get both), and time-critical order updates delivered on RCS but
+    /// not read in time, when escalation is on.
     pub async fn sweep(&self) {
+        if let Some(after) = self.config.delivery.escalate_unread_after_secs {
+            self.escalate_unread(after).await;
+        }
         match self.store.reroute_expired().await {
             Ok(0) => {}
             Ok(count) => tracing::info!(count, "expired messages sent on to the next channel"),
@@ -299,6 +305,26 @@ impl Dispatcher {
             if let Err(error) = self.revoke_stalled(rcs).await {
                 tracing::warn!(error.message = %error, "revoking undelivered messages failed");
             }
+        }
+    }
+
+    /// Hands order updates delivered on RCS more than `after` seconds ago and still
+    /// unread to the next channel; the next batches send them.
+    async fn escalate_unread(&self, after: u64) {
+        let cutoff = Utc::now() - TimeDelta::seconds(i64::try_from(after).unwrap_or(i64::MAX));
+        let reason = format!(
+            "delivered on rcs but not read within {after} s; sending it again on the next \
+             channel"
+        );
+        let templates = &self.config.delivery.escalate_templates;
+        match self
+            .store
+            .escalate_unread(templates, cutoff, &reason, 100)
+            .await
+        {
+            Ok(ids) if ids.is_empty() => {}
+            Ok(ids) => tracing::info!(count = ids.len(), "unread order updates escalated"),
+            Err(error) => tracing::warn!(error.message = %error, "the escalation sweep failed"),
         }
     }
 
@@ -331,8 +357,46 @@ impl Dispatcher {
         Ok(())
     }
 
-    #[tracing::instrument(name = "send", skip_all, fields(message_id = %message.id))]
+    #[tracing::instrument(
+        name = "send",
+        skip_all,
+        fields(message_id = %message.id, escalated = message.escalated)
+    )]
     async fn send_one(&self, message: DueMessage) -> Recorded {
+        let escalated = message.escalated;
+        let recorded = self.plan_and_send(message).await;
+        if escalated {
+            self.escalation_outcome(recorded)
+        } else {
+            recorded
+        }
+    }
+
+    /// An escalated message's outcome: the reason on a successful attempt, and a
+    /// message that no other channel would take (no consent, no contact, a refusal)
+    /// left delivered, since the customer has it on RCS, instead of failed.
+    fn escalation_outcome(&self, mut recorded: Recorded) -> Recorded {
+        let after = self.config.delivery.escalate_unread_after_secs.unwrap_or(0);
+        match &mut recorded.next {
+            SendOutcome::Sent { channel } => {
+                if let Some(attempt) = recorded.attempt.as_mut() {
+                    attempt.detail = Some(format!(
+                        "delivered on rcs but not read within {after} s; sent again on \
+                         {channel}"
+                    ));
+                }
+            }
+            SendOutcome::Failed { error } => {
+                let reason = std::mem::take(error);
+                tracing::info!(%reason, "escalated message not sent again");
+                recorded.next = SendOutcome::KeepDelivered { reason };
+            }
+            _ => {}
+        }
+        recorded
+    }
+
+    async fn plan_and_send(&self, message: DueMessage) -> Recorded {
         let channel = match self.policy.plan(&message, &self.available, Utc::now()) {
             Plan::Send(channel) => channel,
             Plan::Defer { until, reason } => {
@@ -623,6 +687,7 @@ mod tests {
             exhausted: Vec::new(),
             consents: Vec::new(),
             recent_promotional: Vec::new(),
+            escalated: false,
         }
     }
 

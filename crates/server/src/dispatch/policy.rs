@@ -308,6 +308,7 @@ mod tests {
             exhausted: Vec::new(),
             consents: Vec::new(),
             recent_promotional: Vec::new(),
+            escalated: false,
         }
     }
 

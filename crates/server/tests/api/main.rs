@@ -3,6 +3,7 @@
 
 mod browser;
 mod cli;
+mod escalation;
 mod helpers;
 mod ingest;
 mod kannel;

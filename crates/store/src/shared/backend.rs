@@ -208,6 +208,20 @@ impl super::super::Backend {
         Ok(done)
     }
 
+    pub(crate) async fn escalate_unread(
+        &self,
+        templates: &[String],
+        delivered_before: DateTime<Utc>,
+        reason: &str,
+        limit: i64,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Uuid>> {
+        let mut tx = self.begin_write().await?;
+        let ids = escalate_unread(&mut tx, templates, delivered_before, reason, limit, now).await?;
+        tx.commit().await?;
+        Ok(ids)
+    }
+
     pub(crate) async fn get_message(&self, id: Uuid) -> Result<MessageView> {
         get_message(&mut *self.read.acquire().await?, id).await
     }
