@@ -344,6 +344,10 @@ impl Config {
             ("maap.rate_per_second", i64::from(self.maap.rate_per_second)),
             ("sms.rate_per_second", i64::from(self.sms.rate_per_second)),
             (
+                "sms.sender_rate_per_second",
+                i64::from(self.sms.sender_rate_per_second.unwrap_or(1)),
+            ),
+            (
                 "email.rate_per_second",
                 i64::from(self.email.rate_per_second),
             ),
@@ -499,9 +503,14 @@ base_url = "https://api.twilio.com"
 # Messaging Service, which picks one from its pool (and wins when both are set).
 # from = "+15005550006"
 # messaging_service_sid = "MG..."
-# Most SMS sent per second from this node; a US long code takes about 1, a short
-# code 100.
+# Most SMS segments sent per second from this node (a text of 3 segments costs 3): its
+# share of the account's quota, about 2,000 on a Twilio account.
 rate_per_second = 10
+# The sending number's own quota, paced on top of rate_per_second: "long_code" (about
+# 1 segment a second) or "short_code" (100); sender_rate_per_second, when set, wins
+# (a toll-free number's rate depends on its verification). Unset: no sender limit.
+# sender_kind = "long_code"
+# sender_rate_per_second = 3
 # Kannel: smsbox's sendsms-port, and a sendsms-user group's username and password.
 # kannel_url = "http://127.0.0.1:13013"
 # username = "tidings"

@@ -8,11 +8,11 @@
 
 mod breaker;
 pub mod context;
+pub mod pacing;
 pub mod policy;
 pub mod provider;
 
 use std::collections::HashMap;
-use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -23,7 +23,6 @@ use channels::RetryPolicy;
 use chrono::{DateTime, TimeDelta, Utc};
 use domain::template::ShopContext;
 use domain::{Channel, PhoneNumber};
-use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use store::{AttemptRecord, DueMessage, Outcome, SendOutcome, Store};
 use tokio::sync::{watch, Notify, Semaphore};
 use tokio::task::JoinSet;
@@ -59,21 +58,33 @@ pub struct Dispatcher {
     retry: RetryPolicy,
 }
 
-/// A channel's provider behind its own token bucket and circuit breaker.
+/// A channel's provider behind its token buckets and circuit breaker.
 struct Sender<P> {
     provider: P,
-    limiter: DefaultDirectRateLimiter,
+    /// Every send waits for its cost from each: the node's share of the account, and
+    /// for SMS the sending number's own quota when one is set.
+    buckets: Vec<pacing::Bucket>,
     breaker: breaker::Breaker,
 }
 
 impl<P> Sender<P> {
     fn new(provider: P, per_second: u32) -> Sender<P> {
-        let rate = NonZeroU32::new(per_second).unwrap_or(NonZeroU32::MIN);
         Sender {
             provider,
-            limiter: RateLimiter::direct(Quota::per_second(rate)),
+            buckets: vec![pacing::Bucket::new(per_second)],
             breaker: breaker::Breaker::default(),
         }
+    }
+
+    /// Also paced at `per_second`, when set.
+    fn also_paced(mut self, per_second: Option<u32>) -> Sender<P> {
+        self.buckets.extend(per_second.map(pacing::Bucket::new));
+        self
+    }
+
+    /// Waits until every bucket gave `cost`: segments for SMS, 1 for a message.
+    async fn pace(&self, cost: u32) {
+        pacing::take(&self.buckets, cost).await;
     }
 }
 
@@ -114,7 +125,9 @@ impl Dispatcher {
             .map(TwilioClient::new)
             .transpose()
             .context("setting up the SMS client (sms.*)")?
-            .map(|client| Sender::new(client, config.sms.rate_per_second));
+            .map(|client| {
+                Sender::new(client, config.sms.rate_per_second).also_paced(config.sms.sender_rate())
+            });
         let available = [
             (Channel::Rcs, rcs.is_some()),
             (Channel::Sms, sms.is_some()),
@@ -337,7 +350,7 @@ impl Dispatcher {
                 continue;
             };
             let phone = PhoneNumber::parse(phone, &self.config.default_region)?;
-            rcs.limiter.until_ready().await;
+            rcs.pace(1).await;
             match rcs.provider.revoke(&phone, message.id).await {
                 Ok(true) => {
                     let reason = format!("not delivered within {window} s; revoked");
@@ -438,7 +451,7 @@ impl Dispatcher {
         let phone = self.phone(message)?;
         let rendered = self.render(message)?;
 
-        rcs.limiter.until_ready().await;
+        rcs.pace(1).await;
         let result = rcs.provider.send(&phone, message.id, &rendered).await;
         let passing = matches!(&result, Err(f) if f.retry.is_some());
         rcs.breaker.record(passing, Instant::now());
@@ -459,8 +472,10 @@ impl Dispatcher {
             .and_then(|c| c.locale.as_deref())
             .map_or("en", |l| l.get(..2).unwrap_or("en"));
         let text = domain::sms::sms_text_in(&rendered, Some(&tracking), language);
+        // Carriers meter texts by the segment: a long text uses up more of the quota.
+        let segments = domain::sms::count_segments(&text).count;
 
-        sms.limiter.until_ready().await;
+        sms.pace(u32::try_from(segments).unwrap_or(u32::MAX)).await;
         let result = sms.provider.send(&phone, message.id, &text).await;
         let result = result.map(|_| ()).map_err(provider::from_twilio);
         let passing = matches!(&result, Err(f) if f.retry.is_some());
@@ -497,7 +512,7 @@ impl Dispatcher {
             unsubscribe: None,
         };
 
-        email.limiter.until_ready().await;
+        email.pace(1).await;
         let result = email.provider.send(&to, message.id, &content).await;
         let result = result.map(|_| ()).map_err(provider::from_email);
         let passing = matches!(&result, Err(f) if f.retry.is_some());
@@ -626,8 +641,15 @@ fn held(message: &DueMessage, next: SendOutcome) -> Recorded {
 
 /// The batch split into one queue per customer, each oldest first (message ids are
 /// UUIDv7, ordered by creation); messages without a customer each make a queue of
-/// their own.
-fn by_customer(mut due: Vec<DueMessage>) -> Vec<Vec<DueMessage>> {
+/// their own. Queues holding an order update go first: they are started, and take
+/// from the rate limit, before queues of promotions only.
+fn by_customer(due: Vec<DueMessage>) -> Vec<Vec<DueMessage>> {
+    let mut queues = customer_queues(due);
+    queues.sort_by_key(|queue| !queue.iter().any(|m| m.purpose == "transactional"));
+    queues
+}
+
+fn customer_queues(mut due: Vec<DueMessage>) -> Vec<Vec<DueMessage>> {
     due.sort_by_key(|m| m.id);
     let mut queues: Vec<Vec<DueMessage>> = Vec::new();
     let mut index: HashMap<i64, usize> = HashMap::new();
@@ -705,5 +727,26 @@ mod tests {
             .map(|q| q.iter().map(|m| m.id.as_u128()).collect())
             .collect();
         assert_eq!(queues, [vec![1, 4], vec![2], vec![3], vec![5]]);
+    }
+
+    #[test]
+    fn queues_with_an_order_update_start_before_promotions() {
+        let promotion = |id, customer| DueMessage {
+            purpose: "promotional".into(),
+            ..message(id, customer)
+        };
+        let due = vec![
+            promotion(1, Some(7)),
+            promotion(2, Some(8)),
+            message(3, Some(9)),
+            promotion(4, None),
+            message(5, Some(8)),
+        ];
+        let queues: Vec<Vec<u128>> = by_customer(due)
+            .iter()
+            .map(|q| q.iter().map(|m| m.id.as_u128()).collect())
+            .collect();
+        // Customer 8's promotion stays ahead of the update queued after it.
+        assert_eq!(queues, [vec![2, 5], vec![3], vec![1], vec![4]]);
     }
 }

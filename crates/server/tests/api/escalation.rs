@@ -19,7 +19,7 @@ use crate::on_both_backends;
 const REASON: &str = "delivered on rcs but not read within 600 s";
 
 /// Changes one message's row as of `at`: `assignments` may use `$1`, bound to `at`.
-async fn update_message(app: &TestApp, id: Uuid, assignments: &str, at: DateTime<Utc>) {
+pub async fn update_message(app: &TestApp, id: Uuid, assignments: &str, at: DateTime<Utc>) {
     let sql = format!("UPDATE outbox SET {assignments}, updated_at = $1 WHERE id = $2");
     if app.database_url.starts_with("sqlite") {
         let pool = sqlx::SqlitePool::connect(&app.database_url).await.unwrap();
@@ -45,7 +45,7 @@ async fn update_message(app: &TestApp, id: Uuid, assignments: &str, at: DateTime
 }
 
 /// A confirmed order with one queued `confirmed` message; the message's id.
-async fn queued_message(app: &TestApp, external_id: &str) -> Uuid {
+pub async fn queued_message(app: &TestApp, external_id: &str) -> Uuid {
     let body = json!({
         "external_id": external_id,
         "number": format!("#{external_id}"),

@@ -9,6 +9,7 @@ mod ingest;
 mod kannel;
 mod maap;
 mod messaging;
+mod queue;
 mod rbm;
 mod rest;
 mod sms;

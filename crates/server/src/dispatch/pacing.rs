@@ -1,0 +1,131 @@
+//! Pacing: how fast each provider takes messages, and when a backlog will be through.
+//!
+//! Carriers meter SMS in segments, not messages: a 300-character text in GSM-7 is two
+//! segments and costs two sends of the sender's quota. So the SMS buckets here are
+//! charged per segment, one for the account (this node's share of it) and, when a
+//! sender kind or rate is set, one for the sending number.
+
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, TimeDelta, Utc};
+
+/// A token bucket that lets a caller go into debt: a send dearer than the bucket holds
+/// (a long text on a 1-segment-a-second number) waits for its tokens instead of being
+/// refused, and callers are served in the order they asked.
+#[derive(Debug)]
+pub struct Bucket {
+    /// Tokens added per second.
+    per_second: f64,
+    /// Most tokens held: one second's worth, so an idle sender may burst that much.
+    capacity: f64,
+    /// Tokens held (negative: owed) as of an instant; behind a mutex because every
+    /// send task of a node reserves from the same bucket.
+    level: Mutex<(f64, Instant)>,
+}
+
+impl Bucket {
+    /// A full bucket refilled at `per_second` tokens a second (at least 1).
+    pub fn new(per_second: u32) -> Bucket {
+        let per_second = f64::from(per_second.max(1));
+        Bucket {
+            per_second,
+            capacity: per_second,
+            level: Mutex::new((per_second, Instant::now())),
+        }
+    }
+
+    /// Takes `cost` tokens as of `now`; how long to wait before sending, zero when the
+    /// bucket held enough.
+    pub fn reserve(&self, cost: u32, now: Instant) -> Duration {
+        let mut level = self.level.lock().unwrap_or_else(|e| e.into_inner());
+        let (tokens, at) = *level;
+        let refilled = now.saturating_duration_since(at).as_secs_f64() * self.per_second;
+        let left = (tokens + refilled).min(self.capacity) - f64::from(cost);
+        *level = (left, now.max(at));
+        if left >= 0.0 {
+            Duration::ZERO
+        } else {
+            Duration::from_secs_f64(-left / self.per_second)
+        }
+    }
+}
+
+/// Waits until every bucket gave `cost` tokens.
+pub async fn take<'a>(buckets: impl IntoIterator<Item = &'a Bucket>, cost: u32) {
+    let now = Instant::now();
+    let wait = buckets
+        .into_iter()
+        .map(|b| b.reserve(cost, now))
+        .max()
+        .unwrap_or_default();
+    if !wait.is_zero() {
+        tokio::time::sleep(wait).await;
+    }
+}
+
+/// When `backlog` units will have gone out at `per_second` a second from `now`, or
+/// `None` when nothing sends them (no rate).
+pub fn finish_time(backlog: u64, per_second: u32, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    if per_second == 0 {
+        return None;
+    }
+    let seconds = backlog.div_ceil(u64::from(per_second));
+    Some(now + TimeDelta::seconds(i64::try_from(seconds).unwrap_or(i64::MAX / 1000)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    #[test]
+    fn a_full_bucket_lets_one_seconds_worth_through_at_once() {
+        let bucket = Bucket::new(100);
+        let start = Instant::now();
+        assert_eq!(bucket.reserve(60, start), Duration::ZERO);
+        assert_eq!(bucket.reserve(40, start), Duration::ZERO);
+        // Empty now: one more segment waits a hundredth of a second.
+        assert_eq!(bucket.reserve(1, start), ms(10));
+    }
+
+    #[test]
+    fn a_long_text_on_a_slow_number_waits_for_every_segment() {
+        // A long code: one segment a second. A three-segment text after a one-segment
+        // text waits until three more segments' worth came in.
+        let bucket = Bucket::new(1);
+        let start = Instant::now();
+        assert_eq!(bucket.reserve(1, start), Duration::ZERO);
+        assert_eq!(bucket.reserve(3, start), Duration::from_secs(3));
+        // The next caller queues behind that debt.
+        assert_eq!(
+            bucket.reserve(1, start + ms(500)),
+            Duration::from_millis(3500)
+        );
+    }
+
+    #[test]
+    fn an_idle_bucket_refills_only_up_to_one_seconds_worth() {
+        let bucket = Bucket::new(10);
+        let start = Instant::now();
+        assert_eq!(bucket.reserve(10, start), Duration::ZERO);
+        let later = start + Duration::from_secs(60);
+        assert_eq!(bucket.reserve(10, later), Duration::ZERO);
+        assert_eq!(bucket.reserve(1, later), ms(100));
+    }
+
+    #[test]
+    fn a_backlog_finishes_after_its_size_over_the_rate_rounded_up() {
+        let now = Utc::now();
+        assert_eq!(finish_time(0, 1, now), Some(now));
+        assert_eq!(
+            finish_time(250, 100, now),
+            Some(now + TimeDelta::seconds(3))
+        );
+        assert_eq!(finish_time(3_600, 1, now), Some(now + TimeDelta::hours(1)));
+        assert_eq!(finish_time(10, 0, now), None);
+    }
+}
