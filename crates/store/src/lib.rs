@@ -378,6 +378,24 @@ impl Store {
         on_backend!(self, b => b.redrive_message(id, by, Utc::now()).await)
     }
 
+    /// How many messages wait to be sent (queued, or being sent), by purpose:
+    /// `transactional` first.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn queued_counts(&self) -> Result<Vec<(String, i64)>> {
+        on_backend!(self, b => b.queued_counts().await)
+    }
+
+    /// Up to `limit` messages waiting to be sent, in the order they will be claimed,
+    /// with what a send needs (order, customer, consent): what the queue holds.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn queued_messages(&self, limit: i64) -> Result<Vec<DueMessage>> {
+        on_backend!(self, b => b.queued_messages(limit).await)
+    }
+
     /// Messages by state.
     ///
     /// # Errors

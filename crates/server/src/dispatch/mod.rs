@@ -82,6 +82,15 @@ impl<P> Sender<P> {
         self
     }
 
+    /// The most units a second every bucket lets through.
+    fn rate(&self) -> u32 {
+        self.buckets
+            .iter()
+            .map(pacing::Bucket::per_second)
+            .min()
+            .unwrap_or(0)
+    }
+
     /// Waits until every bucket gave `cost`: segments for SMS, 1 for a message.
     async fn pace(&self, cost: u32) {
         pacing::take(&self.buckets, cost).await;
@@ -154,6 +163,18 @@ impl Dispatcher {
     /// Whether any channel can send.
     pub fn has_channels(&self) -> bool {
         !self.available.is_empty()
+    }
+
+    /// The channels that can send, each with the rate it is paced at: segments a
+    /// second for SMS, messages a second for the others.
+    pub fn rates(&self) -> pacing::Rates {
+        let rates = [
+            (Channel::Rcs, self.rcs.as_ref().map(Sender::rate)),
+            (Channel::Sms, self.sms.as_ref().map(Sender::rate)),
+            (Channel::Email, self.email.as_ref().map(Sender::rate)),
+        ];
+        let rates = rates.into_iter().filter_map(|(c, r)| Some((c, r?)));
+        pacing::Rates(rates.collect())
     }
 
     /// Runs until `stop` turns true, then finishes the batch in hand: every call in
@@ -465,13 +486,7 @@ impl Dispatcher {
             .ok_or_else(|| Failure::permanent("error", "no SMS provider is set up"))?;
         let phone = self.phone(message)?;
         let rendered = self.render(message)?;
-        let tracking = self.config.tracking_url(&message.order.tracking_token);
-        let language = message
-            .customer
-            .as_ref()
-            .and_then(|c| c.locale.as_deref())
-            .map_or("en", |l| l.get(..2).unwrap_or("en"));
-        let text = domain::sms::sms_text_in(&rendered, Some(&tracking), language);
+        let text = context::sms_text(message, &rendered, &self.config);
         // Carriers meter texts by the segment: a long text uses up more of the quota.
         let segments = domain::sms::count_segments(&text).count;
 

@@ -9,6 +9,8 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, TimeDelta, Utc};
+use domain::Channel;
+use serde::Serialize;
 
 /// A token bucket that lets a caller go into debt: a send dearer than the bucket holds
 /// (a long text on a 1-segment-a-second number) waits for its tokens instead of being
@@ -33,6 +35,11 @@ impl Bucket {
             capacity: per_second,
             level: Mutex::new((per_second, Instant::now())),
         }
+    }
+
+    /// Tokens added per second.
+    pub fn per_second(&self) -> u32 {
+        self.per_second as u32
     }
 
     /// Takes `cost` tokens as of `now`; how long to wait before sending, zero when the
@@ -74,9 +81,101 @@ pub fn finish_time(backlog: u64, per_second: u32, now: DateTime<Utc>) -> Option<
     Some(now + TimeDelta::seconds(i64::try_from(seconds).unwrap_or(i64::MAX / 1000)))
 }
 
+/// The channels that send, each with the rate it is paced at.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Rates(pub Vec<(Channel, u32)>);
+
+impl Rates {
+    /// The channels that send.
+    pub fn channels(&self) -> Vec<Channel> {
+        self.0.iter().map(|(c, _)| *c).collect()
+    }
+
+    /// Units a second `channel` is paced at, if it sends.
+    pub fn of(&self, channel: Channel) -> Option<u32> {
+        self.0.iter().find(|(c, _)| *c == channel).map(|(_, r)| *r)
+    }
+}
+
+/// The messages waiting for one channel with one purpose, and when they will be out.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Backlog {
+    /// The channel they go on; `None` for messages no channel may carry.
+    pub channel: Option<Channel>,
+    /// `transactional` or `promotional`.
+    pub purpose: String,
+    pub messages: u64,
+    /// What the rate limit counts: SMS segments for SMS, messages for the others.
+    pub segments: u64,
+    /// Segments (or messages) a second the channel sends.
+    pub rate_per_second: Option<u32>,
+    /// When the last of them will have gone out at that rate, if nothing else comes.
+    pub finishes_at: Option<DateTime<Utc>>,
+}
+
+/// Fills in each part's rate and finish time as of `now`. On one channel order updates
+/// are sent before promotions, so the promotions finish after both.
+pub fn schedule(parts: &mut [Backlog], rates: &Rates, now: DateTime<Utc>) {
+    let ahead = |channel: Channel, purpose: &str, parts: &[Backlog]| -> u64 {
+        if purpose == "transactional" {
+            return 0;
+        }
+        parts
+            .iter()
+            .filter(|p| p.channel == Some(channel) && p.purpose == "transactional")
+            .map(|p| p.segments)
+            .sum()
+    };
+    for i in 0..parts.len() {
+        let Some(channel) = parts[i].channel else {
+            continue;
+        };
+        let Some(rate) = rates.of(channel) else {
+            continue;
+        };
+        let backlog = ahead(channel, &parts[i].purpose, parts) + parts[i].segments;
+        parts[i].rate_per_second = Some(rate);
+        parts[i].finishes_at = finish_time(backlog, rate, now);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn part(channel: Option<Channel>, purpose: &str, segments: u64) -> Backlog {
+        Backlog {
+            channel,
+            purpose: purpose.into(),
+            messages: segments,
+            segments,
+            rate_per_second: None,
+            finishes_at: None,
+        }
+    }
+
+    #[test]
+    fn promotions_finish_after_the_order_updates_on_their_channel() {
+        let now = Utc::now();
+        let rates = Rates(vec![(Channel::Sms, 2), (Channel::Rcs, 100)]);
+        let mut parts = vec![
+            part(Some(Channel::Sms), "transactional", 10),
+            part(Some(Channel::Sms), "promotional", 30),
+            part(Some(Channel::Rcs), "promotional", 500),
+            part(Some(Channel::Email), "transactional", 5),
+            part(None, "transactional", 1),
+        ];
+
+        schedule(&mut parts, &rates, now);
+
+        let at = |seconds| Some(now + TimeDelta::seconds(seconds));
+        let finishes: Vec<_> = parts.iter().map(|p| p.finishes_at).collect();
+        // SMS: 10 updates at 2 a second, then 30 promotions behind them; RCS has no
+        // updates queued; email does not send here, nor does a message with no channel.
+        assert_eq!(finishes, [at(5), at(20), at(5), None, None]);
+        let rates: Vec<_> = parts.iter().map(|p| p.rate_per_second).collect();
+        assert_eq!(rates, [Some(2), Some(2), Some(100), None, None]);
+    }
 
     fn ms(n: u64) -> Duration {
         Duration::from_millis(n)

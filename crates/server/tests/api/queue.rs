@@ -1,9 +1,13 @@
-//! The queue: order updates go out before promotions when the rate limit is short.
+//! The queue: order updates go out before promotions when the rate limit is short, and
+//! `GET /api/v1/queue` tells when the backlog will be out.
 
-use chrono::{TimeDelta, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
+use serde_json::{json, Value};
+use tidings::config::sms::SenderKind;
+use tidings::http::api::Scope;
 
 use crate::escalation::{queued_message, update_message};
-use crate::helpers::{Backend, TestApp};
+use crate::helpers::{json, Backend, Options, TestApp};
 use crate::on_both_backends;
 
 async fn due_order_updates_are_claimed_before_older_promotions(backend: Backend) {
@@ -26,4 +30,78 @@ async fn due_order_updates_are_claimed_before_older_promotions(backend: Backend)
     assert_eq!(second.iter().map(|m| m.id).collect::<Vec<_>>(), [promotion]);
 }
 
-on_both_backends!(due_order_updates_are_claimed_before_older_promotions);
+/// A port that takes connections and never answers: sends to it stay in flight, so
+/// what was queued stays queued while the test looks.
+fn silent_provider() -> std::net::TcpListener {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap()
+}
+
+async fn the_queue_shows_each_channels_backlog_and_when_it_will_be_out(backend: Backend) {
+    // Arrange: SMS from a long code (1 segment a second), texts of two segments or more.
+    let silent = silent_provider();
+    let address = silent.local_addr().unwrap();
+    let options = Options { processor: false };
+    let app = TestApp::spawn_configured(backend, options, |config| {
+        config.sms.base_url = format!("http://{address}");
+        config.sms.account_sid = Some("AC00000000000000000000000000000000".into());
+        config.sms.auth_token = Some("auth-token".to_string().into());
+        config.sms.from = Some("+15005550006".into());
+        config.sms.sender_kind = Some(SenderKind::LongCode);
+    })
+    .await;
+    let admin = tidings::cli::create_api_key(&app.store, "admin", Scope::Admin)
+        .await
+        .unwrap();
+    let long = format!("Order {{{{ order.number }}}}: {}", "news ".repeat(40));
+    let template = json!({"contentMessage": {"text": long}});
+    let url = app.url("/api/v1/templates/confirmed/en");
+    let saved = app
+        .client
+        .put(url)
+        .bearer_auth(admin)
+        .json(&template)
+        .send()
+        .await;
+    assert_eq!(saved.unwrap().status(), 200);
+    for external_id in ["Q-3", "Q-4", "Q-5"] {
+        queued_message(&app, external_id).await;
+    }
+    // No consent to promotions: no channel may carry this one.
+    let promotion = queued_message(&app, "Q-6").await;
+    update_message(&app, promotion, "purpose = 'promotional'", Utc::now()).await;
+
+    // Act
+    let queue = json(app.api_get("/api/v1/queue").await).await;
+
+    // Assert
+    assert_eq!(
+        (queue["queued"].as_u64(), queue["examined"].as_u64()),
+        (Some(4), Some(4))
+    );
+    let sms = &queue["backlog"][0];
+    assert_eq!(sms["channel"], "sms", "{queue:#}");
+    assert_eq!(sms["purpose"], "transactional");
+    assert_eq!(sms["messages"], 3);
+    assert_eq!(sms["rate_per_second"], 1);
+    let segments = sms["segments"].as_i64().unwrap();
+    assert!(segments >= 6, "segments, not messages: {queue:#}");
+    let at = |key: &str, of: &Value| of[key].as_str().unwrap().parse::<DateTime<Utc>>().unwrap();
+    let lasts = at("finishes_at", sms) - at("at", &queue);
+    assert_eq!(lasts, TimeDelta::seconds(segments));
+    let stuck = &queue["backlog"][1];
+    assert_eq!(
+        (&stuck["channel"], &stuck["purpose"]),
+        (&Value::Null, &json!("promotional"))
+    );
+    assert_eq!(
+        (&stuck["messages"], &stuck["finishes_at"]),
+        (&json!(1), &Value::Null)
+    );
+    assert_eq!(queue["backlog"].as_array().unwrap().len(), 2);
+    drop(silent);
+}
+
+on_both_backends!(
+    due_order_updates_are_claimed_before_older_promotions,
+    the_queue_shows_each_channels_backlog_and_when_it_will_be_out,
+);

@@ -242,6 +242,14 @@ impl super::super::Backend {
         Ok(done)
     }
 
+    pub(crate) async fn queued_counts(&self) -> Result<Vec<(String, i64)>> {
+        queued_counts(&mut *self.read.acquire().await?).await
+    }
+
+    pub(crate) async fn queued_messages(&self, limit: i64) -> Result<Vec<DueMessage>> {
+        queued_messages(&mut *self.read.acquire().await?, limit).await
+    }
+
     pub(crate) async fn message_counts(&self) -> Result<MessageCounts> {
         message_counts(&mut *self.read.acquire().await?).await
     }

@@ -772,6 +772,33 @@ pub(super) async fn message_counts(conn: &mut Conn) -> Result<MessageCounts> {
     Ok(counts)
 }
 
+/// Messages waiting to be sent (queued or being sent) by purpose.
+pub(super) async fn queued_counts(conn: &mut Conn) -> Result<Vec<(String, i64)>> {
+    let rows = sqlx::query(
+        "SELECT purpose, COUNT(*) FROM outbox WHERE state IN ('pending', 'sending')
+         GROUP BY purpose ORDER BY purpose DESC",
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.iter()
+        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+        .collect()
+}
+
+/// Up to `limit` messages waiting to be sent, in the order the dispatcher claims them,
+/// loaded as it loads them.
+pub(super) async fn queued_messages(conn: &mut Conn, limit: i64) -> Result<Vec<DueMessage>> {
+    let ids: Vec<Uuid> = sqlx::query_scalar(
+        "SELECT id FROM outbox WHERE state IN ('pending', 'sending')
+         ORDER BY CASE WHEN purpose = 'transactional' THEN 0 ELSE 1 END, next_attempt_at
+         LIMIT $1",
+    )
+    .bind(limit)
+    .fetch_all(&mut *conn)
+    .await?;
+    load_due(conn, &ids).await
+}
+
 /// What a customer sent, for one customer, oldest first.
 pub(super) async fn list_inbound(conn: &mut Conn, customer_id: i64) -> Result<Vec<InboundView>> {
     let rows = sqlx::query(
