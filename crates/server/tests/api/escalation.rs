@@ -262,9 +262,13 @@ async fn an_escalated_message_read_before_its_second_send_is_not_sent(backend: B
     assert!(due.unwrap().is_empty());
 }
 
-/// A rig sending RCS and SMS through the emulator, escalating after one second; the
-/// handset at [`RCS_PHONE`] reads what it gets only when `reads` is set.
-async fn escalating_rig(backend: Backend, reads: bool) -> Rig {
+/// A rig sending RCS and SMS through the emulator, with Tidings' settings then changed
+/// by `configure`.
+pub async fn sms_rig(
+    backend: Backend,
+    configure: impl FnOnce(&mut tidings::Config),
+    emulator: impl FnOnce(&mut emulator::EmulatorConfig),
+) -> Rig {
     // Twilio-style status callbacks are signed over the URL Tidings gave, so Tidings
     // serves at its public URL: a port picked up front.
     let port = std::net::TcpListener::bind("127.0.0.1:0")
@@ -280,8 +284,19 @@ async fn escalating_rig(backend: Backend, reads: bool) -> Rig {
             config.sms.account_sid = Some("AC00000000000000000000000000000000".into());
             config.sms.auth_token = Some("emulator-auth-token".to_string().into());
             config.sms.from = Some("+15005550006".into());
-            config.delivery.escalate_unread_after_secs = Some(1);
+            configure(config);
         },
+        emulator,
+    )
+    .await
+}
+
+/// A rig sending RCS and SMS, escalating after one second; the handset at
+/// [`RCS_PHONE`] reads what it gets only when `reads` is set.
+async fn escalating_rig(backend: Backend, reads: bool) -> Rig {
+    sms_rig(
+        backend,
+        |config| config.delivery.escalate_unread_after_secs = Some(1),
         |emulator| {
             if !reads {
                 emulator.phones[0].read_after_ms = None;
@@ -291,7 +306,7 @@ async fn escalating_rig(backend: Backend, reads: bool) -> Rig {
     .await
 }
 
-async fn add_event(rig: &Rig, order_id: i64, status: &str) {
+pub async fn add_event(rig: &Rig, order_id: i64, status: &str) {
     let event = json!({"status": status, "raw_status": status,
         "happened_at": "2026-11-21T08:00:00Z"});
     let added = rig
@@ -358,7 +373,46 @@ async fn a_read_delivery_update_is_never_escalated(backend: Backend) {
     assert_eq!(rig.sms_texts().await, Vec::<Value>::new());
 }
 
+async fn an_unread_update_no_other_channel_takes_stays_delivered(backend: Backend) {
+    // Arrange: RCS only, and the customer never reads.
+    let rig = Rig::start_full(
+        backend,
+        |config| config.delivery.escalate_unread_after_secs = Some(1),
+        |emulator| emulator.phones[0].read_after_ms = None,
+    )
+    .await;
+    let order_id = rig.order_for(RCS_PHONE, "E-12").await;
+
+    // Act
+    add_event(&rig, order_id, "out_for_delivery").await;
+    let settled = |m: &[MessageView]| {
+        m.iter().any(|m| {
+            let last = m.history.last().and_then(|e| e.detail.as_deref());
+            last.is_some_and(|d| d.starts_with("not sent again"))
+        })
+    };
+    rig.messages_until(order_id, settled).await;
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+
+    // Assert: still delivered, sent once, handed on once.
+    let messages = rig.app.store.list_messages(order_id).await.unwrap();
+    let update = by_template(&messages, "out_for_delivery");
+    assert_eq!(update.state, "delivered", "{update:#?}");
+    assert_eq!(attempts(update), [(1, "rcs", "sent")]);
+    assert_eq!(update.attempts, 1);
+    let error = update.last_error.as_deref().unwrap();
+    assert!(error.starts_with("no channel may carry it"), "{error}");
+    let handed_on = update
+        .history
+        .iter()
+        .filter(|e| e.state == "pending")
+        .count();
+    assert_eq!(handed_on, 1, "{update:#?}");
+    assert_eq!(rig.rcs_messages(RCS_PHONE).await, 2);
+}
+
 on_both_backends!(
+    an_unread_update_no_other_channel_takes_stays_delivered,
     only_unread_transactional_rcs_order_updates_are_escalated_once,
     the_second_send_is_one_more_attempt_and_late_receipts_keep_it,
     an_escalated_message_read_before_its_second_send_is_not_sent,

@@ -21,7 +21,7 @@ const PUBLIC_KEY: &str = include_str!("../../demo/rbm-demo-service-account.pub.p
 const KEY_EMAIL: &str = "tidings-demo@tidings-demo.iam.gserviceaccount.com";
 
 pub const RCS_PHONE: &str = "+16135550123";
-const SMS_ONLY_PHONE: &str = "+16135550199";
+pub const SMS_ONLY_PHONE: &str = "+16135550199";
 
 /// Tidings configured to send over RBM to an emulator whose phones answer through
 /// Tidings' webhook.

@@ -6,8 +6,11 @@ use serde_json::{json, Value};
 use tidings::config::sms::SenderKind;
 use tidings::http::api::Scope;
 
-use crate::escalation::{queued_message, update_message};
+use store::MessageView;
+
+use crate::escalation::{add_event, queued_message, sms_rig, update_message};
 use crate::helpers::{json, Backend, Options, TestApp};
+use crate::messaging::SMS_ONLY_PHONE;
 use crate::on_both_backends;
 
 async fn due_order_updates_are_claimed_before_older_promotions(backend: Backend) {
@@ -101,7 +104,56 @@ async fn the_queue_shows_each_channels_backlog_and_when_it_will_be_out(backend: 
     drop(silent);
 }
 
+async fn a_slow_number_takes_texts_at_its_pace_in_segments(backend: Backend) {
+    // Arrange: a number that takes one segment a second, and texts of two segments.
+    let rig = sms_rig(
+        backend,
+        |config| config.sms.sender_rate_per_second = Some(1),
+        |_| {},
+    )
+    .await;
+    let admin = tidings::cli::create_api_key(&rig.app.store, "admin", Scope::Admin)
+        .await
+        .unwrap();
+    let long = format!("Order {{{{ order.number }}}}: {}", "news ".repeat(40));
+    for key in ["confirmed", "shipped"] {
+        let url = rig.app.url(&format!("/api/v1/templates/{key}/en"));
+        let body = json!({"contentMessage": {"text": long}});
+        let saved = rig
+            .app
+            .client
+            .put(url)
+            .bearer_auth(&admin)
+            .json(&body)
+            .send()
+            .await;
+        assert_eq!(saved.unwrap().status(), 200);
+    }
+
+    // Act: two texts for a phone without RCS.
+    let order_id = rig.order_for(SMS_ONLY_PHONE, "Q-7").await;
+    add_event(&rig, order_id, "in_transit").await;
+    let texted = |m: &MessageView| {
+        m.channel.as_deref() == Some("sms") && matches!(m.state.as_str(), "sent" | "delivered")
+    };
+    let both_sent = |m: &[MessageView]| m.len() == 2 && m.iter().all(texted);
+    rig.messages_until(order_id, both_sent).await;
+
+    // Assert: the second waited for both segments of the first, not one message's worth.
+    let texts = rig.sms_texts().await;
+    assert_eq!(texts.len(), 2, "{texts:?}");
+    let created = |i: usize| texts[i]["dateCreated"].as_str().unwrap().parse();
+    let (first, second): (DateTime<Utc>, DateTime<Utc>) =
+        (created(0).unwrap(), created(1).unwrap());
+    for text in &texts {
+        assert_eq!(text["numSegments"], 2, "{text}");
+    }
+    let gap = second - first;
+    assert!(gap >= TimeDelta::milliseconds(1800), "texts {gap} apart");
+}
+
 on_both_backends!(
+    a_slow_number_takes_texts_at_its_pace_in_segments,
     due_order_updates_are_claimed_before_older_promotions,
     the_queue_shows_each_channels_backlog_and_when_it_will_be_out,
 );
