@@ -54,9 +54,10 @@ pub async fn backlog(State(state): State<AppState>, _caller: Caller) -> ApiResul
     }))
 }
 
-/// Messages and segments per channel and purpose. Channels sort in the policy's order
-/// by their place in it; `None` (no channel) sorts last.
-type Tallies = BTreeMap<(usize, String), (Option<Channel>, u64, u64)>;
+/// Messages and segments per channel and purpose, keyed to sort as they go out: by the
+/// channel's place among those sending (`None`, no channel, last), then order updates
+/// before promotions.
+type Tallies = BTreeMap<(usize, bool, String), (Option<Channel>, u64, u64)>;
 
 fn tally(state: &AppState, policy: &Policy, messages: &[DueMessage]) -> Tallies {
     let available = state.rates.channels();
@@ -69,7 +70,11 @@ fn tally(state: &AppState, policy: &Policy, messages: &[DueMessage]) -> Tallies 
             _ => 1,
         };
         let entry = tallies
-            .entry((place, message.purpose.clone()))
+            .entry((
+                place,
+                message.purpose != "transactional",
+                message.purpose.clone(),
+            ))
             .or_insert((channel, 0, 0));
         entry.1 += 1;
         entry.2 += cost;
@@ -109,7 +114,7 @@ fn scale(tallies: Tallies, counts: &[(String, i64)], examined: &[DueMessage]) ->
     let seen = |purpose: &str| examined.iter().filter(|m| m.purpose == purpose).count() as u64;
     tallies
         .into_iter()
-        .map(|((_, purpose), (channel, messages, segments))| {
+        .map(|((_, _, purpose), (channel, messages, segments))| {
             let total = counts
                 .iter()
                 .find(|(p, _)| *p == purpose)

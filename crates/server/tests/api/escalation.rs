@@ -46,6 +46,11 @@ pub async fn update_message(app: &TestApp, id: Uuid, assignments: &str, at: Date
 
 /// A confirmed order with one queued `confirmed` message; the message's id.
 pub async fn queued_message(app: &TestApp, external_id: &str) -> Uuid {
+    queued_message_with(app, external_id, json!([])).await
+}
+
+/// As [`queued_message`], for a customer who gave these consents.
+pub async fn queued_message_with(app: &TestApp, external_id: &str, consents: Value) -> Uuid {
     let body = json!({
         "external_id": external_id,
         "number": format!("#{external_id}"),
@@ -53,7 +58,8 @@ pub async fn queued_message(app: &TestApp, external_id: &str) -> Uuid {
         "total": "12.00",
         "placed_at": "2026-11-20T10:00:00Z",
         "status": "confirmed",
-        "customer": {"phone": RCS_PHONE, "first_name": "Ana", "locale": "en"},
+        "customer": {"phone": RCS_PHONE, "first_name": "Ana", "locale": "en",
+            "consents": consents},
         "line_items": [{"title": "Mug", "quantity": 1, "unit_price": "12.00"}]
     });
     let created = app.api_post("/api/v1/orders", &body).await;

@@ -8,7 +8,7 @@ use tidings::http::api::Scope;
 
 use store::MessageView;
 
-use crate::escalation::{add_event, queued_message, sms_rig, update_message};
+use crate::escalation::{add_event, queued_message, queued_message_with, sms_rig, update_message};
 use crate::helpers::{json, Backend, Options, TestApp};
 use crate::messaging::SMS_ONLY_PHONE;
 use crate::on_both_backends;
@@ -69,9 +69,15 @@ async fn the_queue_shows_each_channels_backlog_and_when_it_will_be_out(backend: 
     for external_id in ["Q-3", "Q-4", "Q-5"] {
         queued_message(&app, external_id).await;
     }
-    // No consent to promotions: no channel may carry this one.
-    let promotion = queued_message(&app, "Q-6").await;
-    update_message(&app, promotion, "purpose = 'promotional'", Utc::now()).await;
+    // A promotion by SMS, queued before the updates yet sent after them, and one that
+    // no channel may carry: SMS, the only one here, already gave up on it.
+    let consent = json!([{"purpose": "promotional", "channel": "sms", "granted": true}]);
+    let by_sms = queued_message_with(&app, "Q-8", consent).await;
+    let promotion = "purpose = 'promotional', next_attempt_at = $1";
+    update_message(&app, by_sms, promotion, Utc::now() - TimeDelta::hours(1)).await;
+    let stuck = queued_message(&app, "Q-6").await;
+    let given_up = "purpose = 'promotional', exhausted = 'sms'";
+    update_message(&app, stuck, given_up, Utc::now()).await;
 
     // Act
     let queue = json(app.api_get("/api/v1/queue").await).await;
@@ -79,7 +85,7 @@ async fn the_queue_shows_each_channels_backlog_and_when_it_will_be_out(backend: 
     // Assert
     assert_eq!(
         (queue["queued"].as_u64(), queue["examined"].as_u64()),
-        (Some(4), Some(4))
+        (Some(5), Some(5))
     );
     let sms = &queue["backlog"][0];
     assert_eq!(sms["channel"], "sms", "{queue:#}");
@@ -91,7 +97,14 @@ async fn the_queue_shows_each_channels_backlog_and_when_it_will_be_out(backend: 
     let at = |key: &str, of: &Value| of[key].as_str().unwrap().parse::<DateTime<Utc>>().unwrap();
     let lasts = at("finishes_at", sms) - at("at", &queue);
     assert_eq!(lasts, TimeDelta::seconds(segments));
-    let stuck = &queue["backlog"][1];
+    let later = &queue["backlog"][1];
+    assert_eq!(later["channel"], "sms", "{queue:#}");
+    assert_eq!(later["purpose"], "promotional");
+    let behind = later["segments"].as_i64().unwrap();
+    assert!(behind >= 2, "{queue:#}");
+    let lasts = at("finishes_at", later) - at("at", &queue);
+    assert_eq!(lasts, TimeDelta::seconds(segments + behind));
+    let stuck = &queue["backlog"][2];
     assert_eq!(
         (&stuck["channel"], &stuck["purpose"]),
         (&Value::Null, &json!("promotional"))
@@ -100,7 +113,7 @@ async fn the_queue_shows_each_channels_backlog_and_when_it_will_be_out(backend: 
         (&stuck["messages"], &stuck["finishes_at"]),
         (&json!(1), &Value::Null)
     );
-    assert_eq!(queue["backlog"].as_array().unwrap().len(), 2);
+    assert_eq!(queue["backlog"].as_array().unwrap().len(), 3);
     drop(silent);
 }
 
