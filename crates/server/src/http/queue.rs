@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use axum::extract::State;
 use axum::Json;
 use chrono::{DateTime, Utc};
+use domain::template::ShopContext;
 use domain::Channel;
 use serde::Serialize;
 use store::DueMessage;
@@ -26,6 +27,9 @@ const EXAMINED: i64 = 2_000;
 pub struct QueueView {
     /// When the estimate was made.
     pub at: DateTime<Utc>,
+    /// Whether this node dispatches. Channels and rates are those of its dispatcher:
+    /// on a node that does not send, no message has a channel.
+    pub dispatching: bool,
     /// Messages waiting to be sent (queued, deferred, or being sent).
     pub queued: u64,
     /// How many of them were looked at; when fewer than `queued`, each purpose's
@@ -48,6 +52,7 @@ pub async fn backlog(State(state): State<AppState>, _caller: Caller) -> ApiResul
     pacing::schedule(&mut backlog, &state.rates, at);
     Ok(Json(QueueView {
         at,
+        dispatching: !state.rates.0.is_empty(),
         queued: counts.iter().map(|(_, n)| *n as u64).sum(),
         examined: examined.len() as u64,
         backlog,
@@ -55,18 +60,19 @@ pub async fn backlog(State(state): State<AppState>, _caller: Caller) -> ApiResul
 }
 
 /// Messages and segments per channel and purpose, keyed to sort as they go out: by the
-/// channel's place among those sending (`None`, no channel, last), then order updates
-/// before promotions.
+/// channel's place in `delivery.channels` (`None`, no channel, last), then order
+/// updates before promotions.
 type Tallies = BTreeMap<(usize, bool, String), (Option<Channel>, u64, u64)>;
 
 fn tally(state: &AppState, policy: &Policy, messages: &[DueMessage]) -> Tallies {
     let available = state.rates.channels();
+    let shop = context::shop_context(&state.config);
     let mut tallies = Tallies::new();
     for message in messages {
         let channel = policy.channel_for(message, &available);
-        let place = channel.map_or(usize::MAX, |c| rank(&available, c));
+        let place = channel.map_or(usize::MAX, |c| rank(&state.config.delivery.channels, c));
         let cost = match channel {
-            Some(Channel::Sms) => sms_segments(state, message),
+            Some(Channel::Sms) => sms_segments(state, &shop, message),
             _ => 1,
         };
         let entry = tallies
@@ -82,18 +88,17 @@ fn tally(state: &AppState, policy: &Policy, messages: &[DueMessage]) -> Tallies 
     tallies
 }
 
-fn rank(available: &[Channel], channel: Channel) -> usize {
-    available
+fn rank(order: &[String], channel: Channel) -> usize {
+    order
         .iter()
-        .position(|c| *c == channel)
+        .position(|name| name == channel.as_str())
         .unwrap_or(usize::MAX - 1)
 }
 
 /// The segments the message's SMS will take; 1 when its template does not render (the
 /// send will fail without taking any).
-fn sms_segments(state: &AppState, message: &DueMessage) -> u64 {
-    let shop = context::shop_context(&state.config);
-    let Ok(template_context) = context::message_context(message, &shop, &state.config) else {
+fn sms_segments(state: &AppState, shop: &ShopContext, message: &DueMessage) -> u64 {
+    let Ok(template_context) = context::message_context(message, shop, &state.config) else {
         return 1;
     };
     let rendered = state

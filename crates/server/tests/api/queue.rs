@@ -87,6 +87,7 @@ async fn the_queue_shows_each_channels_backlog_and_when_it_will_be_out(backend: 
         (queue["queued"].as_u64(), queue["examined"].as_u64()),
         (Some(5), Some(5))
     );
+    assert_eq!(queue["dispatching"], true);
     let sms = &queue["backlog"][0];
     assert_eq!(sms["channel"], "sms", "{queue:#}");
     assert_eq!(sms["purpose"], "transactional");
