@@ -156,6 +156,44 @@ pub struct DeliveryConfig {
     pub promotional_per_day: u32,
     /// Most promotional messages per customer in any 7 days.
     pub promotional_per_week: u32,
+    /// Seconds a time-critical order update delivered on RCS may stay unread before it
+    /// is sent once more on the next channel; unset (the default), nothing is.
+    pub escalate_unread_after_secs: Option<u64>,
+    /// The templates unread escalation applies to: order updates whose news loses its
+    /// worth within hours. Promotions are never escalated.
+    pub escalate_templates: Vec<String>,
+}
+
+/// Order updates worth a second channel when unread: the customer must act (be home,
+/// fetch a parcel, answer the carrier) before the moment passes.
+pub const DEFAULT_ESCALATE_TEMPLATES: [&str; 3] =
+    ["out_for_delivery", "delivery_exception", "ready_for_pickup"];
+
+impl DeliveryConfig {
+    /// Checks the unread escalation settings.
+    ///
+    /// # Errors
+    /// A zero window, or a template key that does not exist; the message names the key.
+    pub fn validate_escalation(&self) -> Result<(), String> {
+        if self.escalate_unread_after_secs == Some(0) {
+            return Err(
+                "delivery.escalate_unread_after_secs: must be at least 1 second, \
+                 or left out to switch escalation off"
+                    .into(),
+            );
+        }
+        match self
+            .escalate_templates
+            .iter()
+            .find(|key| !domain::template::KEYS.contains(&key.as_str()))
+        {
+            Some(key) => Err(format!(
+                "delivery.escalate_templates: unknown template {key:?}; templates are {}",
+                domain::template::KEYS.join(", ")
+            )),
+            None => Ok(()),
+        }
+    }
 }
 
 impl Default for DeliveryConfig {
@@ -167,6 +205,8 @@ impl Default for DeliveryConfig {
             quiet_hours_by_country: std::collections::BTreeMap::new(),
             promotional_per_day: 1,
             promotional_per_week: 3,
+            escalate_unread_after_secs: None,
+            escalate_templates: DEFAULT_ESCALATE_TEMPLATES.map(String::from).to_vec(),
         }
     }
 }
@@ -304,6 +344,10 @@ impl Config {
             ("maap.rate_per_second", i64::from(self.maap.rate_per_second)),
             ("sms.rate_per_second", i64::from(self.sms.rate_per_second)),
             (
+                "sms.sender_rate_per_second",
+                i64::from(self.sms.sender_rate_per_second.unwrap_or(1)),
+            ),
+            (
                 "email.rate_per_second",
                 i64::from(self.email.rate_per_second),
             ),
@@ -326,7 +370,7 @@ impl Config {
             }
         }
         crate::dispatch::policy::Policy::from_config(&self.delivery)?;
-        Ok(())
+        self.delivery.validate_escalation()
     }
 
     /// A tracking page URL for a token.
@@ -459,9 +503,14 @@ base_url = "https://api.twilio.com"
 # Messaging Service, which picks one from its pool (and wins when both are set).
 # from = "+15005550006"
 # messaging_service_sid = "MG..."
-# Most SMS sent per second from this node; a US long code takes about 1, a short
-# code 100.
+# Most SMS segments sent per second from this node (a text of 3 segments costs 3): its
+# share of the account's quota, about 2,000 on a Twilio account.
 rate_per_second = 10
+# The sending number's own quota, paced on top of rate_per_second: "long_code" (about
+# 1 segment a second) or "short_code" (100); sender_rate_per_second, when set, wins
+# (a toll-free number's rate depends on its verification). Unset: no sender limit.
+# sender_kind = "long_code"
+# sender_rate_per_second = 3
 # Kannel: smsbox's sendsms-port, and a sendsms-user group's username and password.
 # kannel_url = "http://127.0.0.1:13013"
 # username = "tidings"
@@ -531,6 +580,12 @@ quiet_hours = "08:00-21:00"
 # At most this many promotional messages per customer a day and a week; more wait.
 promotional_per_day = 1
 promotional_per_week = 3
+# Unread escalation, off unless set: an order update on one of escalate_templates that
+# was delivered on RCS but not read within this many seconds is sent once more on the
+# next channel (SMS, else email) where the customer's consent allows. Never twice,
+# never for promotions, never once read.
+# escalate_unread_after_secs = 1800
+escalate_templates = ["out_for_delivery", "delivery_exception", "ready_for_pickup"]
 "##;
 
 #[cfg(test)]
@@ -547,6 +602,24 @@ mod tests {
             serde_json::to_value(&printed).unwrap(),
             serde_json::to_value(&defaults).unwrap()
         );
+    }
+
+    #[test]
+    fn escalation_settings_that_make_no_sense_are_refused() {
+        let mut delivery = DeliveryConfig {
+            escalate_unread_after_secs: Some(0),
+            ..DeliveryConfig::default()
+        };
+        let error = delivery.validate_escalation().unwrap_err();
+        assert!(error.contains("escalate_unread_after_secs"), "{error}");
+
+        delivery.escalate_unread_after_secs = Some(900);
+        delivery.escalate_templates = vec!["out_for_delivry".into()];
+        let error = delivery.validate_escalation().unwrap_err();
+        assert!(error.contains("\"out_for_delivry\""), "{error}");
+
+        delivery.escalate_templates = vec!["delayed".into()];
+        assert_eq!(delivery.validate_escalation(), Ok(()));
     }
 
     #[test]

@@ -8,6 +8,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{watch, Notify};
 
 use crate::config::Config;
+use crate::dispatch::pacing::Rates;
 use crate::dispatch::{Dispatcher, Provider};
 use crate::http::{self, AppState};
 use crate::ingest::{self, ParseContext};
@@ -86,13 +87,15 @@ impl Application {
             .await
             .context("loading the saved message templates")?;
         let config = Arc::new(config);
-        let dispatcher = start_dispatcher(&store, &templates, &config, processed, stop)?;
+        let started = start_dispatcher(&store, &templates, &config, processed, stop)?;
+        let (dispatcher, rates) = started.unzip();
         let state = AppState {
             store,
             config,
             ingest,
             applier,
             templates,
+            rates: rates.unwrap_or_default(),
         };
         Ok(Application {
             listener,
@@ -157,14 +160,15 @@ impl Application {
     }
 }
 
-/// Starts the dispatcher when it is enabled and a provider is configured.
+/// Starts the dispatcher when it is enabled and a provider is configured; its task and
+/// the rates its channels send at.
 fn start_dispatcher(
     store: &Store,
     templates: &SharedTemplates,
     config: &Arc<Config>,
     wake: Arc<Notify>,
     stop: watch::Receiver<bool>,
-) -> anyhow::Result<Option<tokio::task::JoinHandle<()>>> {
+) -> anyhow::Result<Option<(tokio::task::JoinHandle<()>, Rates)>> {
     if !config.dispatch.enabled {
         return Ok(None);
     }
@@ -177,7 +181,8 @@ fn start_dispatcher(
         );
         return Ok(None);
     }
-    Ok(Some(dispatcher.spawn(wake, stop)))
+    let rates = dispatcher.rates();
+    Ok(Some((dispatcher.spawn(wake, stop), rates)))
 }
 
 /// Completes on ctrl-c or SIGTERM. The handlers are installed when this is called, not

@@ -334,6 +334,25 @@ impl Store {
         on_backend!(self, b => b.reroute_stalled(id, channel, reason, Utc::now()).await)
     }
 
+    /// Hands up to `limit` order updates with one of `templates`, delivered on RCS
+    /// before `delivered_before` and not read since, to the next channel: each once, due
+    /// now, with `reason` on its history. Nodes sweeping at once take disjoint
+    /// messages. Their ids.
+    ///
+    /// # Errors
+    /// Database errors; nothing is changed then.
+    pub async fn escalate_unread(
+        &self,
+        templates: &[String],
+        delivered_before: DateTime<Utc>,
+        reason: &str,
+        limit: i64,
+    ) -> Result<Vec<Uuid>> {
+        on_backend!(self, b => b
+            .escalate_unread(templates, delivered_before, reason, limit, Utc::now())
+            .await)
+    }
+
     /// One message with its status history and attempts: what happened to it and why.
     ///
     /// # Errors
@@ -357,6 +376,24 @@ impl Store {
     /// Database errors.
     pub async fn redrive_message(&self, id: Uuid, by: &str) -> Result<bool> {
         on_backend!(self, b => b.redrive_message(id, by, Utc::now()).await)
+    }
+
+    /// How many messages wait to be sent (queued, or being sent), by purpose:
+    /// `transactional` first.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn queued_counts(&self) -> Result<Vec<(String, i64)>> {
+        on_backend!(self, b => b.queued_counts().await)
+    }
+
+    /// Up to `limit` messages waiting to be sent, in the order they will be claimed,
+    /// with what a send needs (order, customer, consent): what the queue holds.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn queued_messages(&self, limit: i64) -> Result<Vec<DueMessage>> {
+        on_backend!(self, b => b.queued_messages(limit).await)
     }
 
     /// Messages by state.

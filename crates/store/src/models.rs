@@ -204,6 +204,9 @@ pub struct DueMessage {
     /// When the customer's promotional messages of the last 7 days were sent (loaded for
     /// promotional messages only, for the frequency caps).
     pub recent_promotional: Vec<DateTime<Utc>>,
+    /// Delivered on RCS but not read in time, and handed to the next channel for one
+    /// more try (see `delivery.escalate_unread_after_secs`).
+    pub escalated: bool,
 }
 
 /// A message sent but not delivered in time.
@@ -283,6 +286,9 @@ pub enum SendOutcome {
         until: DateTime<Utc>,
         reason: String,
     },
+    /// An escalated message (delivered on RCS, not read) that no other channel would
+    /// take: it stays delivered, with the reason kept.
+    KeepDelivered { reason: String },
 }
 
 /// One call to a provider for a message.

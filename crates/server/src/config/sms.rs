@@ -55,9 +55,15 @@ pub struct SmsSettings {
     pub from: Option<String>,
     /// A Messaging Service (`MG…`) that picks the sender; wins over `from`.
     pub messaging_service_sid: Option<String>,
-    /// Most SMS sent per second from this node. Carriers limit a sender, not only the
-    /// account: a US long code takes about 1 a second, a short code 100.
+    /// Most SMS segments sent per second from this node: its share of the account's
+    /// quota (a Twilio account's default is about 2,000). A text of several segments
+    /// costs that many.
     pub rate_per_second: u32,
+    /// The kind of number texts come from, whose carrier quota paces them on top of
+    /// `rate_per_second`; unset, only `rate_per_second` applies.
+    pub sender_kind: Option<SenderKind>,
+    /// Segments per second the sending number takes; wins over `sender_kind`'s quota.
+    pub sender_rate_per_second: Option<u32>,
     /// Kannel: smsbox's sendsms listener, such as `http://127.0.0.1:13013`.
     pub kannel_url: Option<String>,
     /// Kannel: the `sendsms-user`'s username.
@@ -83,6 +89,8 @@ impl Default for SmsSettings {
             from: None,
             messaging_service_sid: None,
             rate_per_second: 10,
+            sender_kind: None,
+            sender_rate_per_second: None,
             kannel_url: None,
             username: None,
             password: None,
@@ -91,7 +99,33 @@ impl Default for SmsSettings {
     }
 }
 
+/// A kind of sending number, by the throughput carriers allow it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SenderKind {
+    /// A 10-digit number: about one segment a second.
+    LongCode,
+    /// A 5- or 6-digit short code: about 100 segments a second.
+    ShortCode,
+}
+
+impl SenderKind {
+    /// Segments a second carriers take from such a number.
+    pub fn segments_per_second(self) -> u32 {
+        match self {
+            SenderKind::LongCode => 1,
+            SenderKind::ShortCode => 100,
+        }
+    }
+}
+
 impl SmsSettings {
+    /// Segments a second the sending number takes, when its kind or rate is set.
+    pub fn sender_rate(&self) -> Option<u32> {
+        self.sender_rate_per_second
+            .or_else(|| self.sender_kind.map(SenderKind::segments_per_second))
+    }
+
     /// The client configuration these settings describe, with status callbacks to
     /// `{public_url}/webhooks/sms`, or `None` when sending SMS through Twilio is not set
     /// up (no account SID, or another provider).
@@ -202,6 +236,27 @@ fn number_or_text<'de, D: serde::Deserializer<'de>>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_senders_quota_comes_from_its_kind_unless_a_rate_is_set() {
+        let mut settings = SmsSettings::default();
+        assert_eq!(settings.sender_rate(), None);
+        settings.sender_kind = Some(SenderKind::LongCode);
+        assert_eq!(settings.sender_rate(), Some(1));
+        settings.sender_kind = Some(SenderKind::ShortCode);
+        assert_eq!(settings.sender_rate(), Some(100));
+        settings.sender_rate_per_second = Some(3);
+        assert_eq!(settings.sender_rate(), Some(3));
+    }
+
+    #[test]
+    fn sender_kinds_are_read_by_their_snake_case_names() {
+        let settings: SmsSettings =
+            serde_json::from_str(r#"{"sender_kind": "short_code"}"#).unwrap();
+        assert_eq!(settings.sender_kind, Some(SenderKind::ShortCode));
+        let unknown = serde_json::from_str::<SmsSettings>(r#"{"sender_kind": "toll"}"#);
+        assert!(unknown.is_err());
+    }
 
     fn account() -> SmsSettings {
         SmsSettings {

@@ -1,6 +1,7 @@
 //! What a template sees of a message: its order, customer and shipment, and the shop.
 
 use domain::money::{Currency, Money};
+use domain::rcs::AgentMessage;
 use domain::template::{
     CustomerContext, OrderContext, PickupContext, ShipmentContext, ShopContext, TemplateContext,
 };
@@ -16,6 +17,18 @@ pub fn shop_context(config: &Config) -> ShopContext {
         support_phone: config.shop.support_phone.clone(),
         support_email: config.shop.support_email.clone(),
     }
+}
+
+/// The text an SMS carries for a message whose template rendered `rendered`: its
+/// words, the tracking link, in the customer's language.
+pub fn sms_text(message: &DueMessage, rendered: &AgentMessage, config: &Config) -> String {
+    let tracking = config.tracking_url(&message.order.tracking_token);
+    let language = message
+        .customer
+        .as_ref()
+        .and_then(|c| c.locale.as_deref())
+        .map_or("en", |l| l.get(..2).unwrap_or("en"));
+    domain::sms::sms_text_in(rendered, Some(&tracking), language)
 }
 
 /// The context one message's template renders against.

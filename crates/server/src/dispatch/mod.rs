@@ -8,12 +8,12 @@
 
 mod breaker;
 pub mod context;
+pub mod pacing;
 pub mod policy;
 pub mod provider;
 pub mod sms;
 
 use std::collections::HashMap;
-use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -22,7 +22,6 @@ use channels::RetryPolicy;
 use chrono::{DateTime, TimeDelta, Utc};
 use domain::template::ShopContext;
 use domain::{Channel, PhoneNumber};
-use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use store::{AttemptRecord, DueMessage, Outcome, SendOutcome, Store};
 use tokio::sync::{watch, Notify, Semaphore};
 use tokio::task::JoinSet;
@@ -58,21 +57,42 @@ pub struct Dispatcher {
     retry: RetryPolicy,
 }
 
-/// A channel's provider behind its own token bucket and circuit breaker.
+/// A channel's provider behind its token buckets and circuit breaker.
 struct Sender<P> {
     provider: P,
-    limiter: DefaultDirectRateLimiter,
+    /// Every send waits for its cost from each: the node's share of the account, and
+    /// for SMS the sending number's own quota when one is set.
+    buckets: Vec<pacing::Bucket>,
     breaker: breaker::Breaker,
 }
 
 impl<P> Sender<P> {
     fn new(provider: P, per_second: u32) -> Sender<P> {
-        let rate = NonZeroU32::new(per_second).unwrap_or(NonZeroU32::MIN);
         Sender {
             provider,
-            limiter: RateLimiter::direct(Quota::per_second(rate)),
+            buckets: vec![pacing::Bucket::new(per_second)],
             breaker: breaker::Breaker::default(),
         }
+    }
+
+    /// Also paced at `per_second`, when set.
+    fn also_paced(mut self, per_second: Option<u32>) -> Sender<P> {
+        self.buckets.extend(per_second.map(pacing::Bucket::new));
+        self
+    }
+
+    /// The most units a second every bucket lets through.
+    fn rate(&self) -> u32 {
+        self.buckets
+            .iter()
+            .map(pacing::Bucket::per_second)
+            .min()
+            .unwrap_or(0)
+    }
+
+    /// Waits until every bucket gave `cost`: segments for SMS, 1 for a message.
+    async fn pace(&self, cost: u32) {
+        pacing::take(&self.buckets, cost).await;
     }
 }
 
@@ -107,8 +127,9 @@ impl Dispatcher {
             .build_sender()
             .map_err(anyhow::Error::msg)?
             .map(|sender| Sender::new(sender, config.email.rate_per_second));
-        let sms = sms::SmsProvider::from_config(&config)?
-            .map(|provider| Sender::new(provider, config.sms.rate_per_second));
+        let sms = sms::SmsProvider::from_config(&config)?.map(|provider| {
+            Sender::new(provider, config.sms.rate_per_second).also_paced(config.sms.sender_rate())
+        });
         let available = [
             (Channel::Rcs, rcs.is_some()),
             (Channel::Sms, sms.is_some()),
@@ -137,6 +158,18 @@ impl Dispatcher {
         !self.available.is_empty()
     }
 
+    /// The channels that can send, each with the rate it is paced at: segments a
+    /// second for SMS, messages a second for the others.
+    pub fn rates(&self) -> pacing::Rates {
+        let rates = [
+            (Channel::Rcs, self.rcs.as_ref().map(Sender::rate)),
+            (Channel::Sms, self.sms.as_ref().map(Sender::rate)),
+            (Channel::Email, self.email.as_ref().map(Sender::rate)),
+        ];
+        let rates = rates.into_iter().filter_map(|(c, r)| Some((c, r?)));
+        pacing::Rates(rates.collect())
+    }
+
     /// Runs until `stop` turns true, then finishes the batch in hand: every call in
     /// flight completes and is recorded.
     pub fn spawn(
@@ -150,7 +183,9 @@ impl Dispatcher {
             // The last batch's outcomes, written while the next batch is being sent.
             let mut unrecorded = Vec::new();
             // A short fallback window is swept as often as it needs.
-            let window = dispatcher.config.delivery.not_delivered_within_secs;
+            let delivery = &dispatcher.config.delivery;
+            let window = delivery.not_delivered_within_secs;
+            let window = window.min(delivery.escalate_unread_after_secs.unwrap_or(window));
             let every = FALLBACK_SWEEP.min(Duration::from_secs(window.max(1)));
             while !*stop.borrow() {
                 if last_sweep.elapsed() >= every {
@@ -281,9 +316,13 @@ impl Dispatcher {
     }
 
     /// Sends on the next channel what the last one gave up on: messages whose time to
-    /// live ran out, and RCS messages not delivered in time (revoked first, so that the
-    /// customer cannot get both).
+    /// live ran out, RCS messages not delivered in time (revoked first, so that the
+    /// customer cannot get both), and time-critical order updates delivered on RCS but
+    /// not read in time, when escalation is on.
     pub async fn sweep(&self) {
+        if let Some(after) = self.config.delivery.escalate_unread_after_secs {
+            self.escalate_unread(after).await;
+        }
         match self.store.reroute_expired().await {
             Ok(0) => {}
             Ok(count) => tracing::info!(count, "expired messages sent on to the next channel"),
@@ -296,6 +335,26 @@ impl Dispatcher {
         }
     }
 
+    /// Hands order updates delivered on RCS more than `after` seconds ago and still
+    /// unread to the next channel; the next batches send them.
+    async fn escalate_unread(&self, after: u64) {
+        let cutoff = Utc::now() - TimeDelta::seconds(i64::try_from(after).unwrap_or(i64::MAX));
+        let reason = format!(
+            "delivered on rcs but not read within {after} s; sending it again on the next \
+             channel"
+        );
+        let templates = &self.config.delivery.escalate_templates;
+        match self
+            .store
+            .escalate_unread(templates, cutoff, &reason, 100)
+            .await
+        {
+            Ok(ids) if ids.is_empty() => {}
+            Ok(ids) => tracing::info!(count = ids.len(), "unread order updates escalated"),
+            Err(error) => tracing::warn!(error.message = %error, "the escalation sweep failed"),
+        }
+    }
+
     async fn revoke_stalled(&self, rcs: &Sender<Provider>) -> anyhow::Result<()> {
         let window = self.config.delivery.not_delivered_within_secs;
         let cutoff = Utc::now() - TimeDelta::seconds(window as i64);
@@ -305,7 +364,7 @@ impl Dispatcher {
                 continue;
             };
             let phone = PhoneNumber::parse(phone, &self.config.default_region)?;
-            rcs.limiter.until_ready().await;
+            rcs.pace(1).await;
             match rcs.provider.revoke(&phone, message.id).await {
                 Ok(true) => {
                     let reason = format!("not delivered within {window} s; revoked");
@@ -325,8 +384,46 @@ impl Dispatcher {
         Ok(())
     }
 
-    #[tracing::instrument(name = "send", skip_all, fields(message_id = %message.id))]
+    #[tracing::instrument(
+        name = "send",
+        skip_all,
+        fields(message_id = %message.id, escalated = message.escalated)
+    )]
     async fn send_one(&self, message: DueMessage) -> Recorded {
+        let escalated = message.escalated;
+        let recorded = self.plan_and_send(message).await;
+        if escalated {
+            self.escalation_outcome(recorded)
+        } else {
+            recorded
+        }
+    }
+
+    /// An escalated message's outcome: the reason on a successful attempt, and a
+    /// message that no other channel would take (no consent, no contact, a refusal)
+    /// left delivered, since the customer has it on RCS, instead of failed.
+    fn escalation_outcome(&self, mut recorded: Recorded) -> Recorded {
+        let after = self.config.delivery.escalate_unread_after_secs.unwrap_or(0);
+        match &mut recorded.next {
+            SendOutcome::Sent { channel } => {
+                if let Some(attempt) = recorded.attempt.as_mut() {
+                    attempt.detail = Some(format!(
+                        "delivered on rcs but not read within {after} s; sent again on \
+                         {channel}"
+                    ));
+                }
+            }
+            SendOutcome::Failed { error } => {
+                let reason = std::mem::take(error);
+                tracing::info!(%reason, "escalated message not sent again");
+                recorded.next = SendOutcome::KeepDelivered { reason };
+            }
+            _ => {}
+        }
+        recorded
+    }
+
+    async fn plan_and_send(&self, message: DueMessage) -> Recorded {
         let channel = match self.policy.plan(&message, &self.available, Utc::now()) {
             Plan::Send(channel) => channel,
             Plan::Defer { until, reason } => {
@@ -368,7 +465,7 @@ impl Dispatcher {
         let phone = self.phone(message)?;
         let rendered = self.render(message)?;
 
-        rcs.limiter.until_ready().await;
+        rcs.pace(1).await;
         let result = rcs.provider.send(&phone, message.id, &rendered).await;
         let passing = matches!(&result, Err(f) if f.retry.is_some());
         rcs.breaker.record(passing, Instant::now());
@@ -382,15 +479,11 @@ impl Dispatcher {
             .ok_or_else(|| Failure::permanent("error", "no SMS provider is set up"))?;
         let phone = self.phone(message)?;
         let rendered = self.render(message)?;
-        let tracking = self.config.tracking_url(&message.order.tracking_token);
-        let language = message
-            .customer
-            .as_ref()
-            .and_then(|c| c.locale.as_deref())
-            .map_or("en", |l| l.get(..2).unwrap_or("en"));
-        let text = domain::sms::sms_text_in(&rendered, Some(&tracking), language);
+        let text = context::sms_text(message, &rendered, &self.config);
+        // Carriers meter texts by the segment: a long text uses up more of the quota.
+        let segments = domain::sms::count_segments(&text).count;
 
-        sms.limiter.until_ready().await;
+        sms.pace(u32::try_from(segments).unwrap_or(u32::MAX)).await;
         let result = sms.provider.send(&phone, message.id, &text).await;
         let passing = matches!(&result, Err(f) if f.retry.is_some());
         sms.breaker.record(passing, Instant::now());
@@ -426,7 +519,7 @@ impl Dispatcher {
             unsubscribe: None,
         };
 
-        email.limiter.until_ready().await;
+        email.pace(1).await;
         let result = email.provider.send(&to, message.id, &content).await;
         let result = result.map(|_| ()).map_err(provider::from_email);
         let passing = matches!(&result, Err(f) if f.retry.is_some());
@@ -555,8 +648,15 @@ fn held(message: &DueMessage, next: SendOutcome) -> Recorded {
 
 /// The batch split into one queue per customer, each oldest first (message ids are
 /// UUIDv7, ordered by creation); messages without a customer each make a queue of
-/// their own.
-fn by_customer(mut due: Vec<DueMessage>) -> Vec<Vec<DueMessage>> {
+/// their own. Queues holding an order update go first: they are started, and take
+/// from the rate limit, before queues of promotions only.
+fn by_customer(due: Vec<DueMessage>) -> Vec<Vec<DueMessage>> {
+    let mut queues = customer_queues(due);
+    queues.sort_by_key(|queue| !queue.iter().any(|m| m.purpose == "transactional"));
+    queues
+}
+
+fn customer_queues(mut due: Vec<DueMessage>) -> Vec<Vec<DueMessage>> {
     due.sort_by_key(|m| m.id);
     let mut queues: Vec<Vec<DueMessage>> = Vec::new();
     let mut index: HashMap<i64, usize> = HashMap::new();
@@ -616,6 +716,7 @@ mod tests {
             exhausted: Vec::new(),
             consents: Vec::new(),
             recent_promotional: Vec::new(),
+            escalated: false,
         }
     }
 
@@ -633,5 +734,26 @@ mod tests {
             .map(|q| q.iter().map(|m| m.id.as_u128()).collect())
             .collect();
         assert_eq!(queues, [vec![1, 4], vec![2], vec![3], vec![5]]);
+    }
+
+    #[test]
+    fn queues_with_an_order_update_start_before_promotions() {
+        let promotion = |id, customer| DueMessage {
+            purpose: "promotional".into(),
+            ..message(id, customer)
+        };
+        let due = vec![
+            promotion(1, Some(7)),
+            promotion(2, Some(8)),
+            message(3, Some(9)),
+            promotion(4, None),
+            message(5, Some(8)),
+        ];
+        let queues: Vec<Vec<u128>> = by_customer(due)
+            .iter()
+            .map(|q| q.iter().map(|m| m.id.as_u128()).collect())
+            .collect();
+        // Customer 8's promotion stays ahead of the update queued after it.
+        assert_eq!(queues, [vec![2, 5], vec![3], vec![1], vec![4]]);
     }
 }

@@ -101,6 +101,16 @@ impl Policy {
         Plan::Send(*first)
     }
 
+    /// The channel the message would go on, quiet hours and caps aside; `None` when no
+    /// channel may carry it.
+    pub fn channel_for(&self, message: &DueMessage, available: &[Channel]) -> Option<Channel> {
+        let purpose = Purpose::parse(&message.purpose).unwrap_or(Purpose::Promotional);
+        self.channels(message, purpose, available)
+            .0
+            .first()
+            .copied()
+    }
+
     /// The channels that may carry the message, best first, and why the others may not.
     fn channels(
         &self,
@@ -308,6 +318,7 @@ mod tests {
             exhausted: Vec::new(),
             consents: Vec::new(),
             recent_promotional: Vec::new(),
+            escalated: false,
         }
     }
 

@@ -6,6 +6,7 @@ pub mod health;
 pub mod kannel;
 pub mod maap;
 pub mod messages;
+pub mod queue;
 pub mod rbm;
 pub mod sms;
 pub mod templates;
@@ -23,6 +24,7 @@ use store::Store;
 use tracing::Instrument;
 
 use crate::config::Config;
+use crate::dispatch::pacing::Rates;
 use crate::ingest::applier::Applier;
 use crate::ingest::{Ingest, ParseContext};
 use crate::templates::SharedTemplates;
@@ -35,6 +37,9 @@ pub struct AppState {
     pub ingest: Ingest,
     pub applier: Applier,
     pub templates: SharedTemplates,
+    /// The channels this node's dispatcher sends on and their rates; none when it
+    /// does not dispatch.
+    pub rates: Rates,
 }
 
 impl AppState {
@@ -61,6 +66,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/messages/{id}", get(messages::get))
         .route("/api/v1/messages/{id}/redrive", post(messages::redrive))
         .route("/api/v1/customers/{id}", get(api::get_customer))
+        .route("/api/v1/queue", get(queue::backlog))
         .route("/api/v1/templates", get(templates::list))
         .route(
             "/api/v1/templates/{key}/{locale}",

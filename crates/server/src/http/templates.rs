@@ -221,5 +221,6 @@ fn as_message(key: &str, order: &OrderView, customer: Option<&CustomerView>) -> 
         exhausted: Vec::new(),
         consents: Vec::new(),
         recent_promotional: Vec::new(),
+        escalated: false,
     }
 }

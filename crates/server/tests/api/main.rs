@@ -3,11 +3,13 @@
 
 mod browser;
 mod cli;
+mod escalation;
 mod helpers;
 mod ingest;
 mod kannel;
 mod maap;
 mod messaging;
+mod queue;
 mod rbm;
 mod rest;
 mod sms;

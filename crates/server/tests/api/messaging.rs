@@ -125,6 +125,29 @@ impl Rig {
             .unwrap()
     }
 
+    /// Every text the emulator's SMS API took, oldest first.
+    pub async fn sms_texts(&self) -> Vec<Value> {
+        let url = format!("{}/emulator/sms/messages", self.emulator.base_url());
+        let texts: Value = self
+            .http
+            .get(url)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        texts.as_array().unwrap().clone()
+    }
+
+    /// How many RBM messages the phone with `number` holds.
+    pub async fn rcs_messages(&self, number: &str) -> usize {
+        self.phone(number).await["messages"]
+            .as_array()
+            .unwrap()
+            .len()
+    }
+
     /// Waits until the order's messages satisfy `done`, and returns them.
     pub async fn messages_until(
         &self,

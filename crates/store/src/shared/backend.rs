@@ -217,6 +217,20 @@ impl super::super::Backend {
         Ok(done)
     }
 
+    pub(crate) async fn escalate_unread(
+        &self,
+        templates: &[String],
+        delivered_before: DateTime<Utc>,
+        reason: &str,
+        limit: i64,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Uuid>> {
+        let mut tx = self.begin_write().await?;
+        let ids = escalate_unread(&mut tx, templates, delivered_before, reason, limit, now).await?;
+        tx.commit().await?;
+        Ok(ids)
+    }
+
     pub(crate) async fn get_message(&self, id: Uuid) -> Result<MessageView> {
         get_message(&mut *self.read.acquire().await?, id).await
     }
@@ -235,6 +249,14 @@ impl super::super::Backend {
         let done = redrive(&mut tx, id, by, now).await?;
         tx.commit().await?;
         Ok(done)
+    }
+
+    pub(crate) async fn queued_counts(&self) -> Result<Vec<(String, i64)>> {
+        queued_counts(&mut *self.read.acquire().await?).await
+    }
+
+    pub(crate) async fn queued_messages(&self, limit: i64) -> Result<Vec<DueMessage>> {
+        queued_messages(&mut *self.read.acquire().await?, limit).await
     }
 
     pub(crate) async fn message_counts(&self) -> Result<MessageCounts> {

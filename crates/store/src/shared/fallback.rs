@@ -73,3 +73,83 @@ pub(super) async fn reroute_stalled(
     insert_message_event(conn, id, domain::MessageState::Pending, now, Some(&detail)).await?;
     Ok(true)
 }
+
+/// Hands order updates delivered on RCS before `delivered_before` and not read since to
+/// the next channel, once each: `rcs` joins the channels given up on and the message is
+/// due again now. Up to `limit` of them, oldest delivery first; their ids.
+///
+/// The claim is one conditional update (with `SKIP LOCKED` on PostgreSQL), so nodes
+/// sweeping at once take disjoint messages, and a READ receipt committed first leaves
+/// its message alone. `escalated_at` is set once and never cleared: no message goes
+/// round twice.
+pub(super) async fn escalate_unread(
+    conn: &mut Conn,
+    templates: &[String],
+    delivered_before: DateTime<Utc>,
+    reason: &str,
+    limit: i64,
+    now: DateTime<Utc>,
+) -> Result<Vec<Uuid>> {
+    if templates.is_empty() {
+        return Ok(Vec::new());
+    }
+    let keys: Vec<String> = (0..templates.len())
+        .map(|i| format!("${}", i + 4))
+        .collect();
+    let unread = "state = 'delivered' AND channel = 'rcs' AND purpose = 'transactional'
+        AND read_at IS NULL AND escalated_at IS NULL";
+    let sql = format!(
+        "UPDATE outbox SET state = 'pending', next_attempt_at = $1, escalated_at = $1,
+            claimed_until = NULL, updated_at = $1,
+            exhausted = CASE WHEN exhausted = '' THEN 'rcs' ELSE exhausted || ',rcs' END
+         WHERE {unread} AND id IN (
+            SELECT id FROM outbox WHERE {unread} AND delivered_at < $2
+                AND template_key IN ({})
+            ORDER BY delivered_at LIMIT $3{SKIP_LOCKED})
+         RETURNING id",
+        keys.join(", ")
+    );
+    let mut query = sqlx::query(&sql)
+        .bind(now)
+        .bind(delivered_before)
+        .bind(limit);
+    for key in templates {
+        query = query.bind(key);
+    }
+    let ids: Vec<Uuid> = query
+        .fetch_all(&mut *conn)
+        .await?
+        .iter()
+        .map(|r| r.try_get(0))
+        .collect::<Result<_, _>>()?;
+    for id in &ids {
+        insert_message_event(conn, *id, domain::MessageState::Pending, now, Some(reason)).await?;
+    }
+    Ok(ids)
+}
+
+/// Puts an escalated message that the next channel could not take back to delivered
+/// (the customer has it on RCS), with why it was not sent again; `tried` is 1 when a
+/// provider was called for it, so that the attempt is counted. A receipt that moved the
+/// message on first keeps its state.
+pub(super) async fn settle_escalation(
+    conn: &mut Conn,
+    id: Uuid,
+    reason: &str,
+    tried: u8,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    sqlx::query(
+        "UPDATE outbox SET attempts = attempts + $4, claimed_until = NULL, last_error = $2,
+            updated_at = $3,
+            state = CASE WHEN state IN ('pending', 'sending') THEN 'delivered' ELSE state END
+         WHERE id = $1",
+    )
+    .bind(id)
+    .bind(reason)
+    .bind(now)
+    .bind(i64::from(tried))
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}

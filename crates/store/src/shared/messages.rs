@@ -58,7 +58,7 @@ pub(super) async fn load_due(conn: &mut Conn, ids: &[Uuid]) -> Result<Vec<DueMes
                 o.status_detail, o.tracking_token, o.shipping_address,
                 c.id, c.first_name, c.last_name, c.phone, c.email, c.locale,
                 s.id, s.carrier, s.tracking_number, s.tracking_url, s.estimated_delivery,
-                c.time_zone, m.exhausted
+                c.time_zone, m.exhausted, m.escalated_at
              FROM outbox m JOIN orders o ON o.id = m.order_id
              LEFT JOIN customers c ON c.id = m.customer_id
              LEFT JOIN shipments s ON s.id = m.shipment_id
@@ -211,6 +211,7 @@ fn due_from_row(r: &<Db as sqlx::Database>::Row) -> Result<DueMessage> {
             .collect(),
         consents: Vec::new(),
         recent_promotional: Vec::new(),
+        escalated: r.try_get::<Option<DateTime<Utc>>, _>(27)?.is_some(),
     })
 }
 
@@ -349,6 +350,13 @@ pub(super) async fn record_outcome(
             (
                 MessageState::Pending,
                 Some(format!("deferred until {at}: {reason}")),
+            )
+        }
+        SendOutcome::KeepDelivered { reason } => {
+            settle_escalation(conn, id, reason, tried, now).await?;
+            (
+                MessageState::Delivered,
+                Some(format!("not sent again: {reason}")),
             )
         }
     };
@@ -514,7 +522,7 @@ pub(super) async fn apply_receipt(
         tracing::debug!(message_id = %input.message_id, "receipt for a message id not ours");
         return Ok(Applied::default());
     };
-    let sql = format!("SELECT state, channel FROM outbox WHERE id = $1{FOR_UPDATE}");
+    let sql = format!("SELECT state, channel, escalated_at FROM outbox WHERE id = $1{FOR_UPDATE}");
     let Some(row) = sqlx::query(&sql)
         .bind(id)
         .fetch_optional(&mut *conn)
@@ -526,11 +534,14 @@ pub(super) async fn apply_receipt(
     let before = MessageState::parse(&row.try_get::<String, _>(0)?)
         .map_err(|e| StoreError::Corrupt(e.to_string()))?;
     let channel: Option<String> = row.try_get(1)?;
+    let escalated = row.try_get::<Option<DateTime<Utc>>, _>(2)?.is_some();
+    // An escalated message's failure leaves it delivered (see `state_after_receipt`).
     let on_its_channel = channel.as_deref() == Some(input.channel.as_str());
-    if input.receipt == domain::Receipt::Failed && before == MessageState::Sent && on_its_channel {
+    let gave_up = input.receipt == domain::Receipt::Failed && before == MessageState::Sent;
+    if gave_up && on_its_channel && !escalated {
         return fall_back_after_failure(conn, id, input, now).await;
     }
-    let after = input.receipt.state().map_or(before, |r| before.advance(r));
+    let after = state_after_receipt(before, input, escalated);
     let (delivered_at, read_at) = match input.receipt {
         domain::Receipt::Read => (Some(input.at), Some(input.at)),
         domain::Receipt::Delivered => (Some(input.at), None),
@@ -579,6 +590,33 @@ async fn fall_back_after_failure(
     let detail = format!("{channel} gave up ({reason}); trying the next channel");
     insert_message_event(conn, id, MessageState::Pending, now, Some(&detail)).await?;
     Ok(Applied::default())
+}
+
+/// The state a receipt leaves a message in: the further of the two along the way
+/// forward.
+///
+/// An escalated message (delivered on RCS, unread, handed to the next channel) has two
+/// sends behind one id. RCS receipts other than READ are late news about the first: a
+/// repeated DELIVERED must not mark the queued second send done. A READ counts from
+/// either channel, since the customer has seen the update. And the second send failing
+/// or expiring leaves the message delivered, as it was on RCS, not failed.
+fn state_after_receipt(
+    before: MessageState,
+    input: &ReceiptInput,
+    escalated: bool,
+) -> MessageState {
+    let Some(reported) = input.receipt.state() else {
+        return before;
+    };
+    if !escalated {
+        return before.advance(reported);
+    }
+    match reported {
+        MessageState::Read => before.advance(reported),
+        _ if input.channel == domain::Channel::Rcs => before,
+        MessageState::Failed | MessageState::Revoked => before.advance(MessageState::Delivered),
+        _ => before.advance(reported),
+    }
 }
 
 /// Keeps a message a customer sent, linked to the customer with that phone number.
@@ -768,6 +806,33 @@ pub(super) async fn message_counts(conn: &mut Conn) -> Result<MessageCounts> {
     Ok(counts)
 }
 
+/// Messages waiting to be sent (queued or being sent) by purpose.
+pub(super) async fn queued_counts(conn: &mut Conn) -> Result<Vec<(String, i64)>> {
+    let rows = sqlx::query(
+        "SELECT purpose, COUNT(*) FROM outbox WHERE state IN ('pending', 'sending')
+         GROUP BY purpose ORDER BY purpose DESC",
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.iter()
+        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+        .collect()
+}
+
+/// Up to `limit` messages waiting to be sent, in the order the dispatcher claims them,
+/// loaded as it loads them.
+pub(super) async fn queued_messages(conn: &mut Conn, limit: i64) -> Result<Vec<DueMessage>> {
+    let ids: Vec<Uuid> = sqlx::query_scalar(
+        "SELECT id FROM outbox WHERE state IN ('pending', 'sending')
+         ORDER BY CASE WHEN purpose = 'transactional' THEN 0 ELSE 1 END, next_attempt_at
+         LIMIT $1",
+    )
+    .bind(limit)
+    .fetch_all(&mut *conn)
+    .await?;
+    load_due(conn, &ids).await
+}
+
 /// What a customer sent, for one customer, oldest first.
 pub(super) async fn list_inbound(conn: &mut Conn, customer_id: i64) -> Result<Vec<InboundView>> {
     let rows = sqlx::query(
@@ -835,4 +900,74 @@ pub(super) async fn put_template(
     .execute(&mut *conn)
     .await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use domain::{Channel, Receipt};
+
+    use super::*;
+
+    fn receipt(channel: Channel, receipt: Receipt) -> ReceiptInput {
+        ReceiptInput {
+            message_id: Uuid::nil().to_string(),
+            channel,
+            receipt,
+            at: Utc::now(),
+            error: None,
+        }
+    }
+
+    #[test]
+    fn a_late_rcs_delivery_does_not_settle_an_escalated_message() {
+        let late = receipt(Channel::Rcs, Receipt::Delivered);
+        for before in [
+            MessageState::Pending,
+            MessageState::Sending,
+            MessageState::Sent,
+        ] {
+            assert_eq!(state_after_receipt(before, &late, true), before);
+        }
+        // Before escalation the same receipt moves the message on as always.
+        let sent = MessageState::Sent;
+        assert_eq!(
+            state_after_receipt(sent, &late, false),
+            MessageState::Delivered
+        );
+    }
+
+    #[test]
+    fn a_read_counts_on_an_escalated_message_from_either_channel() {
+        for channel in [Channel::Rcs, Channel::Sms] {
+            let read = receipt(channel, Receipt::Read);
+            for before in [
+                MessageState::Pending,
+                MessageState::Sent,
+                MessageState::Delivered,
+            ] {
+                assert_eq!(state_after_receipt(before, &read, true), MessageState::Read);
+            }
+        }
+    }
+
+    #[test]
+    fn the_second_send_failing_leaves_an_escalated_message_delivered() {
+        let failed = receipt(Channel::Sms, Receipt::Failed);
+        let sent = MessageState::Sent;
+        assert_eq!(
+            state_after_receipt(sent, &failed, true),
+            MessageState::Delivered
+        );
+        assert_eq!(
+            state_after_receipt(sent, &failed, false),
+            MessageState::Failed
+        );
+        let delivered = receipt(Channel::Sms, Receipt::Delivered);
+        assert_eq!(
+            state_after_receipt(sent, &delivered, true),
+            MessageState::Delivered
+        );
+        let rcs_failed = receipt(Channel::Rcs, Receipt::Failed);
+        assert_eq!(state_after_receipt(sent, &rcs_failed, true), sent);
+    }
 }
