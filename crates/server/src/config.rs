@@ -358,10 +358,13 @@ default_region = "US"
 log_format = "text"
 
 [shop]
-# Shown on tracking pages.
+# Shown on tracking pages, and named by every message (the answer to HELP says who is
+# writing with it).
 name = "Tidings Shop"
 # logo_url = "https://shop.example/logo.png"
 brand_color = "#1a73e8"
+# How customers reach support; the answer to a HELP or INFO text gives the phone and
+# email, else the page, else asks them to reply. None is set by default.
 # support_email = "help@shop.example"
 # "Contact us" in messages dials this number, else opens this page.
 # support_phone = "+16135550100"

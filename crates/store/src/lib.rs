@@ -303,6 +303,15 @@ impl Store {
         on_backend!(self, b => b.list_messages(order_id).await)
     }
 
+    /// Every message to a customer, order updates and replies to keywords alike, with
+    /// status history and attempts, oldest first.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn list_customer_messages(&self, customer_id: i64) -> Result<Vec<MessageView>> {
+        on_backend!(self, b => b.list_customer_messages(customer_id).await)
+    }
+
     /// Sends messages whose time to live ran out on a channel on to the next one; how
     /// many.
     ///

@@ -1,10 +1,11 @@
 //! What a template sees of a message: its order, customer and shipment, and the shop.
+//! Replies to keywords concern no order, so theirs is `none`.
 
 use domain::money::{Currency, Money};
 use domain::template::{
     CustomerContext, OrderContext, PickupContext, ShipmentContext, ShopContext, TemplateContext,
 };
-use store::DueMessage;
+use store::{DueMessage, MessageOrder};
 
 use crate::config::Config;
 
@@ -28,9 +29,11 @@ pub fn message_context(
     shop: &ShopContext,
     config: &Config,
 ) -> Result<TemplateContext, String> {
-    let order = &message.order;
-    let currency = Currency::parse(&order.currency)
-        .map_err(|e| format!("order {} has an unusable currency: {e}", order.id))?;
+    let order = message
+        .order
+        .as_ref()
+        .map(|order| order_context(order, config))
+        .transpose()?;
     let customer = message.customer.as_ref();
     let shipment = message.shipment.as_ref();
     Ok(TemplateContext {
@@ -40,18 +43,7 @@ pub fn message_context(
         customer: CustomerContext {
             first_name: customer.and_then(|c| c.first_name.clone()),
         },
-        order: OrderContext {
-            id: order.id,
-            number: order.number.clone(),
-            total: Money {
-                minor: order.total_minor,
-                currency,
-            },
-            placed_at: order.placed_at,
-            status: order.status,
-            status_detail: order.status_detail.clone(),
-            tracking_url: config.tracking_url(&order.tracking_token),
-        },
+        order,
         shipment: ShipmentContext {
             carrier: shipment.and_then(|s| s.carrier.clone()),
             tracking_number: shipment.and_then(|s| s.tracking_number.clone()),
@@ -62,10 +54,31 @@ pub fn message_context(
     })
 }
 
+fn order_context(order: &MessageOrder, config: &Config) -> Result<OrderContext, String> {
+    let currency = Currency::parse(&order.currency)
+        .map_err(|e| format!("order {} has an unusable currency: {e}", order.id))?;
+    Ok(OrderContext {
+        id: order.id,
+        number: order.number.clone(),
+        total: Money {
+            minor: order.total_minor,
+            currency,
+        },
+        placed_at: order.placed_at,
+        status: order.status,
+        status_detail: order.status_detail.clone(),
+        tracking_url: config.tracking_url(&order.tracking_token),
+    })
+}
+
 /// Where to collect a parcel: the shipping address, which a store sets to the pickup
 /// point for "collect in store" and locker deliveries.
 fn pickup(message: &DueMessage) -> PickupContext {
-    let Some(address) = &message.order.shipping_address else {
+    let Some(address) = message
+        .order
+        .as_ref()
+        .and_then(|o| o.shipping_address.as_ref())
+    else {
         return PickupContext::default();
     };
     let town = [&address.postal_code, &address.city]
@@ -89,13 +102,21 @@ fn pickup(message: &DueMessage) -> PickupContext {
 }
 
 /// An email's subject for a message: the shop, the order number and what happened, in
-/// the customer's language (English or Spanish; English for others).
+/// the customer's language (English or Spanish; English for others). A reply to a
+/// keyword names no order.
 pub fn email_subject(message: &DueMessage, shop: &ShopContext) -> String {
     let spanish = message
         .customer
         .as_ref()
         .and_then(|c| c.locale.as_deref())
         .is_some_and(|l| l.to_ascii_lowercase().starts_with("es"));
+    let Some(order) = &message.order else {
+        return format!(
+            "{}: {}",
+            shop.name,
+            reply_subject(&message.template_key, spanish)
+        );
+    };
     let what = match (message.template_key.as_str(), spanish) {
         ("confirmed", false) => "order confirmed",
         ("confirmed", true) => "pedido confirmado",
@@ -118,5 +139,19 @@ pub fn email_subject(message: &DueMessage, shop: &ShopContext) -> String {
         (_, false) => "an update on your order",
         (_, true) => "novedades de tu pedido",
     };
-    format!("{}: {} {what}", shop.name, message.order.number)
+    format!("{}: {} {what}", shop.name, order.number)
+}
+
+/// What a reply to a keyword says, as a subject.
+fn reply_subject(template_key: &str, spanish: bool) -> &'static str {
+    match (template_key, spanish) {
+        ("opt_out_ack", false) => "you're unsubscribed from offers",
+        ("opt_out_ack", true) => "te has dado de baja de las ofertas",
+        ("opt_in_ack", false) => "you're subscribed again",
+        ("opt_in_ack", true) => "te has vuelto a suscribir",
+        ("help", false) => "how to reach us",
+        ("help", true) => "cómo contactar con nosotros",
+        (_, false) => "a message for you",
+        (_, true) => "un mensaje para ti",
+    }
 }

@@ -388,13 +388,17 @@ impl Dispatcher {
             .ok_or_else(|| Failure::permanent("error", "no SMS provider is set up"))?;
         let phone = self.phone(message)?;
         let rendered = self.render(message)?;
-        let tracking = self.config.tracking_url(&message.order.tracking_token);
+        // A reply to a keyword has no order, so no tracking page to link to.
+        let tracking = message
+            .order
+            .as_ref()
+            .map(|o| self.config.tracking_url(&o.tracking_token));
         let language = message
             .customer
             .as_ref()
             .and_then(|c| c.locale.as_deref())
             .map_or("en", |l| l.get(..2).unwrap_or("en"));
-        let text = domain::sms::sms_text_in(&rendered, Some(&tracking), language);
+        let text = domain::sms::sms_text_in(&rendered, tracking.as_deref(), language);
 
         sms.limiter.until_ready().await;
         let result = sms.provider.send(&phone, message.id, &text).await;
@@ -596,10 +600,10 @@ mod tests {
         DueMessage {
             id: Uuid::from_u128(id),
             template_key: "confirmed".into(),
-            status: Status::Confirmed,
+            status: Some(Status::Confirmed),
             purpose: "transactional".into(),
             attempts: 0,
-            order: MessageOrder {
+            order: Some(MessageOrder {
                 id: 1,
                 number: "#1".into(),
                 currency: "USD".into(),
@@ -609,7 +613,7 @@ mod tests {
                 status_detail: None,
                 tracking_token: "t".into(),
                 shipping_address: None,
-            },
+            }),
             customer: customer.map(|id| MessageCustomer {
                 id,
                 first_name: None,
@@ -621,6 +625,7 @@ mod tests {
             }),
             shipment: None,
             exhausted: Vec::new(),
+            only_channel: None,
             consents: Vec::new(),
             recent_promotional: Vec::new(),
         }

@@ -179,6 +179,13 @@ impl super::super::Backend {
         list_messages(&mut *self.read.acquire().await?, order_id).await
     }
 
+    pub(crate) async fn list_customer_messages(
+        &self,
+        customer_id: i64,
+    ) -> Result<Vec<MessageView>> {
+        list_customer_messages(&mut *self.read.acquire().await?, customer_id).await
+    }
+
     pub(crate) async fn reroute_expired(&self, now: DateTime<Utc>) -> Result<usize> {
         let mut tx = self.begin_write().await?;
         let count = reroute_expired(&mut tx, now).await?;

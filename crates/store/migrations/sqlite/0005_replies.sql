@@ -1,0 +1,54 @@
+-- Replies to keywords: a message may concern no order (the one answer to STOP, START or
+-- HELP), so `order_id` and `status` become optional. A message without an order has a
+-- customer and a kind (its template key), and may be pinned to one channel.
+--
+-- SQLite cannot drop NOT NULL in place, so the table is rebuilt the way its manual
+-- describes (https://sqlite.org/lang_altertable.html#otheralter): create, copy, drop,
+-- rename, then recreate every index. message_attempts and message_events reference
+-- outbox; with foreign keys on, dropping it would trip their checks, so the checks wait
+-- for the commit, by which time the rebuilt table holds every id again.
+PRAGMA defer_foreign_keys = ON;
+
+CREATE TABLE outbox_rebuilt (
+    id BLOB PRIMARY KEY,
+    order_id INTEGER REFERENCES orders (id),
+    shipment_id INTEGER REFERENCES shipments (id),
+    customer_id INTEGER REFERENCES customers (id),
+    -- the order status the message announces; NULL for messages about no order
+    status TEXT,
+    template_key TEXT NOT NULL,
+    purpose TEXT NOT NULL,
+    state TEXT NOT NULL DEFAULT 'pending',
+    created_at TEXT NOT NULL,
+    channel TEXT,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at TEXT,
+    claimed_until TEXT,
+    last_error TEXT,
+    sent_at TEXT,
+    delivered_at TEXT,
+    read_at TEXT,
+    updated_at TEXT,
+    exhausted TEXT NOT NULL DEFAULT '',
+    -- the only channel the message may go on (a keyword's reply goes back the way the
+    -- keyword came, with no fallback); NULL lets the delivery policy choose
+    only_channel TEXT,
+    -- the inbound message this one answers; unique, so an inbound gets one reply
+    reply_to INTEGER UNIQUE REFERENCES inbound_messages (id),
+    CHECK (order_id IS NOT NULL OR customer_id IS NOT NULL)
+);
+INSERT INTO outbox_rebuilt (id, order_id, shipment_id, customer_id, status, template_key,
+    purpose, state, created_at, channel, attempts, next_attempt_at, claimed_until,
+    last_error, sent_at, delivered_at, read_at, updated_at, exhausted)
+SELECT id, order_id, shipment_id, customer_id, status, template_key,
+    purpose, state, created_at, channel, attempts, next_attempt_at, claimed_until,
+    last_error, sent_at, delivered_at, read_at, updated_at, exhausted
+FROM outbox;
+DROP TABLE outbox;
+ALTER TABLE outbox_rebuilt RENAME TO outbox;
+
+CREATE INDEX outbox_order ON outbox (order_id);
+CREATE INDEX outbox_due ON outbox (next_attempt_at) WHERE state = 'pending';
+CREATE INDEX outbox_sending ON outbox (claimed_until) WHERE state = 'sending';
+CREATE INDEX outbox_undelivered ON outbox (sent_at) WHERE state = 'sent';
+CREATE INDEX outbox_customer_sent ON outbox (customer_id, sent_at) WHERE purpose = 'promotional';
