@@ -333,6 +333,14 @@ impl Config {
     pub fn tracking_url(&self, token: &str) -> String {
         format!("{}/t/{token}", self.public_url.trim_end_matches('/'))
     }
+
+    /// The one-click unsubscribe page for a customer's token.
+    pub fn unsubscribe_url(&self, token: &str) -> String {
+        format!(
+            "{}/unsubscribe/{token}",
+            self.public_url.trim_end_matches('/')
+        )
+    }
 }
 
 /// The commented configuration `tidings default-config` prints.
@@ -491,6 +499,10 @@ rate_per_second = 10
 # Who emails come from, and where replies go when not there.
 # from = "Tidings Shop <orders@shop.example>"
 # reply_to = "help@shop.example"
+# Every email carries List-Unsubscribe: the one-click link public_url/unsubscribe/...
+# (RFC 8058; it withdraws promotional email consent) and this mailbox, for mail
+# programs that unsubscribe by email. Unset, the address in from is used.
+# unsubscribe_mailto = "unsubscribe@shop.example"
 # Certificate authorities (PEM) to trust beside the public ones, for a relay whose
 # certificate comes from a private CA.
 # ca_file = "/etc/tidings/smtp-ca.pem"

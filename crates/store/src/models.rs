@@ -260,6 +260,10 @@ pub struct MessageCustomer {
     pub locale: Option<String>,
     /// IANA zone the customer's dates are written in.
     pub time_zone: Option<String>,
+    /// The token of the customer's one-click unsubscribe link; never serialised, as it
+    /// works without a login.
+    #[serde(skip)]
+    pub unsubscribe_token: Option<String>,
 }
 
 /// The shipment a message is about, when it concerns one.

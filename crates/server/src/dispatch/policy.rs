@@ -311,6 +311,7 @@ mod tests {
                 email: Some("ana@example.es".into()),
                 locale: None,
                 time_zone: Some("Europe/Madrid".into()),
+                unsubscribe_token: None,
             }),
             shipment: None,
             exhausted: Vec::new(),

@@ -10,6 +10,7 @@ pub mod rbm;
 pub mod sms;
 pub mod templates;
 pub mod tracking;
+pub mod unsubscribe;
 pub mod webhooks;
 
 use std::sync::Arc;
@@ -78,6 +79,10 @@ pub fn router(state: AppState) -> Router {
             get(kannel::webhook).post(kannel::webhook),
         )
         .route("/t/{token}", get(tracking::page))
+        .route(
+            "/unsubscribe/{token}",
+            get(unsubscribe::page).post(unsubscribe::confirm),
+        )
         .fallback(not_found)
         .layer(middleware::from_fn(request_span))
         .with_state(state)

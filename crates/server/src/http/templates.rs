@@ -202,6 +202,7 @@ fn as_message(key: &str, order: &OrderView, customer: Option<&CustomerView>) -> 
         email: c.email.clone(),
         locale: c.locale.clone(),
         time_zone: c.time_zone.clone(),
+        unsubscribe_token: None,
     });
     DueMessage {
         id: uuid::Uuid::nil(),

@@ -13,4 +13,5 @@ mod rest;
 mod sms;
 mod smtp;
 mod templates;
+mod unsubscribe;
 mod webhooks;

@@ -470,6 +470,36 @@ async fn a_phone_without_rcs_gets_the_message_by_email(backend: Backend) {
         .map(|h| h[1].as_str().unwrap().to_string())
         .unwrap();
     assert_eq!(subject, "Tidings Shop: #R-9 order confirmed");
+    let header = |name: &str| {
+        let headers = email["message"]["headers"].as_array().unwrap();
+        let found = headers.iter().find(|h| h[0].as_str() == Some(name));
+        found.map(|h| {
+            h[1].as_str()
+                .unwrap()
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+    };
+    let order = rig.app.store.get_order(order_id).await.unwrap();
+    let customer_id = order.customer_id.unwrap();
+    let token = rig
+        .app
+        .store
+        .unsubscribe_token(customer_id)
+        .await
+        .unwrap()
+        .unwrap();
+    // Under the test configuration's public_url.
+    let link = format!("https://track.example/unsubscribe/{token}");
+    assert_eq!(
+        header("List-Unsubscribe"),
+        Some(format!("<mailto:orders@shop.example>, <{link}>"))
+    );
+    assert_eq!(
+        header("List-Unsubscribe-Post").as_deref(),
+        Some("List-Unsubscribe=One-Click")
+    );
     let text = email["message"]["text"].as_str().unwrap();
     assert!(text.contains("received your order #R-9"), "{text}");
     assert!(email["message"]["html"].as_str().unwrap().contains("#R-9"));

@@ -10,3 +10,9 @@ ALTER TABLE outbox ADD COLUMN only_channel TEXT;
 ALTER TABLE outbox ADD COLUMN reply_to BIGINT UNIQUE REFERENCES inbound_messages (id);
 ALTER TABLE outbox ADD CONSTRAINT outbox_about_someone
     CHECK (order_id IS NOT NULL OR customer_id IS NOT NULL);
+
+-- One-click email unsubscribe (RFC 8058): each customer's link carries a random token,
+-- since the link works without a login and must not be guessable; it names no one.
+-- gen_random_uuid() draws 122 bits from the server's strong random source.
+ALTER TABLE customers ADD COLUMN unsubscribe_token TEXT UNIQUE;
+UPDATE customers SET unsubscribe_token = replace(gen_random_uuid()::text, '-', '');

@@ -52,3 +52,9 @@ CREATE INDEX outbox_due ON outbox (next_attempt_at) WHERE state = 'pending';
 CREATE INDEX outbox_sending ON outbox (claimed_until) WHERE state = 'sending';
 CREATE INDEX outbox_undelivered ON outbox (sent_at) WHERE state = 'sent';
 CREATE INDEX outbox_customer_sent ON outbox (customer_id, sent_at) WHERE purpose = 'promotional';
+
+-- One-click email unsubscribe (RFC 8058): each customer's link carries a random token,
+-- since the link works without a login and must not be guessable; it names no one.
+ALTER TABLE customers ADD COLUMN unsubscribe_token TEXT;
+UPDATE customers SET unsubscribe_token = lower(hex(randomblob(16)));
+CREATE UNIQUE INDEX customers_unsubscribe_token ON customers (unsubscribe_token);

@@ -61,7 +61,7 @@ pub(super) async fn load_due(conn: &mut Conn, ids: &[Uuid]) -> Result<Vec<DueMes
                 o.status_detail, o.tracking_token, o.shipping_address,
                 c.id, c.first_name, c.last_name, c.phone, c.email, c.locale,
                 s.id, s.carrier, s.tracking_number, s.tracking_url, s.estimated_delivery,
-                c.time_zone, m.exhausted, m.only_channel
+                c.time_zone, m.exhausted, m.only_channel, c.unsubscribe_token
              FROM outbox m LEFT JOIN orders o ON o.id = m.order_id
              LEFT JOIN customers c ON c.id = m.customer_id
              LEFT JOIN shipments s ON s.id = m.shipment_id
@@ -177,6 +177,7 @@ fn due_from_row(r: &<Db as sqlx::Database>::Row) -> Result<DueMessage> {
             email: r.try_get(18)?,
             locale: r.try_get(19)?,
             time_zone: r.try_get(25)?,
+            unsubscribe_token: r.try_get(28)?,
         }),
     };
     let shipment = match r.try_get::<Option<i64>, _>(20)? {
