@@ -256,6 +256,49 @@ async fn a_reply_from_the_phone_is_kept_for_the_conversation(backend: Backend) {
     panic!("the reply never reached the store");
 }
 
+async fn a_stop_on_rcs_is_acknowledged_on_rcs_as_rbm_asks(backend: Backend) {
+    // Arrange
+    let rig = Rig::start(backend).await;
+    let order_id = rig.order_for(RCS_PHONE, "K-3").await;
+    let customer_id = rig.customer_of(order_id).await;
+    rig.messages_until(order_id, |m| m.len() == 1 && m[0].state == "read")
+        .await;
+
+    // Act: the phone texts STOP to the agent.
+    let url = format!(
+        "{}/emulator/phones/{RCS_PHONE}/text",
+        rig.emulator.base_url()
+    );
+    let sent = rig
+        .http
+        .post(url)
+        .json(&json!({"text": "STOP"}))
+        .send()
+        .await;
+    assert!(sent.unwrap().status().is_success());
+
+    // Assert
+    let acknowledged = |m: &[MessageView]| {
+        m.iter()
+            .any(|m| m.template_key == "opt_out_ack" && m.state == "read")
+    };
+    let messages = rig.customer_messages_until(customer_id, acknowledged).await;
+    let reply = messages
+        .iter()
+        .find(|m| m.template_key == "opt_out_ack")
+        .unwrap();
+    assert_eq!(reply.channel.as_deref(), Some("rcs"));
+    let phone = rig.phone(RCS_PHONE).await;
+    let received = phone["messages"].as_array().unwrap();
+    let body = &received
+        .iter()
+        .find(|m| m["messageId"] == reply.id.to_string())
+        .expect("the phone holds the reply")["body"];
+    assert_eq!(body["messageTrafficType"], "ACKNOWLEDGEMENT");
+    let text = body["contentMessage"]["text"].as_str().unwrap();
+    assert!(text.contains("unsubscribed"), "{text}");
+}
+
 async fn a_throttled_send_is_retried_until_it_goes_through(backend: Backend) {
     // One send at once and one more every two seconds: of two messages queued together
     // the second is refused with 429 and must be retried, not lost.
@@ -710,6 +753,7 @@ async fn a_phone_without_rcs_gets_the_message_by_sms(backend: Backend) {
 }
 
 on_both_backends!(
+    a_stop_on_rcs_is_acknowledged_on_rcs_as_rbm_asks,
     a_stop_texted_twice_revokes_consent_once_and_is_answered_once,
     order_updates_still_reach_a_customer_who_texted_stop,
     a_phone_without_rcs_gets_the_message_by_sms,

@@ -11,6 +11,9 @@ ALTER TABLE outbox ADD COLUMN reply_to BIGINT UNIQUE REFERENCES inbound_messages
 ALTER TABLE outbox ADD CONSTRAINT outbox_about_someone
     CHECK (order_id IS NOT NULL OR customer_id IS NOT NULL);
 
+-- A customer's messages: their replies, and whether an acknowledgement was just queued.
+CREATE INDEX outbox_customer ON outbox (customer_id, id);
+
 -- One-click email unsubscribe (RFC 8058): each customer's link carries a random token,
 -- since the link works without a login and must not be guessable; it names no one.
 -- gen_random_uuid() draws 122 bits from the server's strong random source.

@@ -53,6 +53,9 @@ CREATE INDEX outbox_sending ON outbox (claimed_until) WHERE state = 'sending';
 CREATE INDEX outbox_undelivered ON outbox (sent_at) WHERE state = 'sent';
 CREATE INDEX outbox_customer_sent ON outbox (customer_id, sent_at) WHERE purpose = 'promotional';
 
+-- A customer's messages: their replies, and whether an acknowledgement was just queued.
+CREATE INDEX outbox_customer ON outbox (customer_id, id);
+
 -- One-click email unsubscribe (RFC 8058): each customer's link carries a random token,
 -- since the link works without a login and must not be guessable; it names no one.
 ALTER TABLE customers ADD COLUMN unsubscribe_token TEXT;
