@@ -5,9 +5,10 @@
 -- SQLite cannot drop NOT NULL in place, so the table is rebuilt the way its manual
 -- describes (https://sqlite.org/lang_altertable.html#otheralter): create, copy, drop,
 -- rename, then recreate every index. message_attempts and message_events reference
--- outbox; with foreign keys on, dropping it would trip their checks, so the checks wait
--- for the commit, by which time the rebuilt table holds every id again.
-PRAGMA defer_foreign_keys = ON;
+-- outbox, and foreign keys stay on during a migration (the pragma is a no-op inside its
+-- transaction): dropping outbox under them would orphan their rows and fail the
+-- commit, even after the rebuilt table holds every id again. So they are set aside,
+-- dropped before outbox, and rebuilt after it.
 
 CREATE TABLE outbox_rebuilt (
     id BLOB PRIMARY KEY,
@@ -44,6 +45,11 @@ SELECT id, order_id, shipment_id, customer_id, status, template_key,
     purpose, state, created_at, channel, attempts, next_attempt_at, claimed_until,
     last_error, sent_at, delivered_at, read_at, updated_at, exhausted
 FROM outbox;
+
+CREATE TABLE message_attempts_kept AS SELECT * FROM message_attempts;
+CREATE TABLE message_events_kept AS SELECT * FROM message_events;
+DROP TABLE message_attempts;
+DROP TABLE message_events;
 DROP TABLE outbox;
 ALTER TABLE outbox_rebuilt RENAME TO outbox;
 
@@ -52,6 +58,39 @@ CREATE INDEX outbox_due ON outbox (next_attempt_at) WHERE state = 'pending';
 CREATE INDEX outbox_sending ON outbox (claimed_until) WHERE state = 'sending';
 CREATE INDEX outbox_undelivered ON outbox (sent_at) WHERE state = 'sent';
 CREATE INDEX outbox_customer_sent ON outbox (customer_id, sent_at) WHERE purpose = 'promotional';
+
+-- As 0002 defines them.
+CREATE TABLE message_attempts (
+    id INTEGER PRIMARY KEY,
+    message_id BLOB NOT NULL REFERENCES outbox (id),
+    attempt INTEGER NOT NULL,
+    channel TEXT NOT NULL,
+    started_at TEXT NOT NULL,
+    duration_ms INTEGER NOT NULL,
+    -- sent | retry | rejected | unreachable | error
+    outcome TEXT NOT NULL,
+    http_status INTEGER,
+    detail TEXT
+);
+INSERT INTO message_attempts (id, message_id, attempt, channel, started_at, duration_ms,
+    outcome, http_status, detail)
+SELECT id, message_id, attempt, channel, started_at, duration_ms, outcome, http_status,
+    detail
+FROM message_attempts_kept;
+DROP TABLE message_attempts_kept;
+CREATE INDEX message_attempts_message ON message_attempts (message_id, id);
+
+CREATE TABLE message_events (
+    id INTEGER PRIMARY KEY,
+    message_id BLOB NOT NULL REFERENCES outbox (id),
+    state TEXT NOT NULL,
+    at TEXT NOT NULL,
+    detail TEXT
+);
+INSERT INTO message_events (id, message_id, state, at, detail)
+SELECT id, message_id, state, at, detail FROM message_events_kept;
+DROP TABLE message_events_kept;
+CREATE INDEX message_events_message ON message_events (message_id, id);
 
 -- A customer's messages: their replies, and whether an acknowledgement was just queued.
 CREATE INDEX outbox_customer ON outbox (customer_id, id);
