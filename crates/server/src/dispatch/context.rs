@@ -155,3 +155,57 @@ fn reply_subject(template_key: &str, spanish: bool) -> &'static str {
         (_, true) => "un mensaje para ti",
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use store::MessageCustomer;
+    use uuid::Uuid;
+
+    use super::*;
+
+    fn reply(template_key: &str, locale: &str) -> DueMessage {
+        DueMessage {
+            id: Uuid::nil(),
+            template_key: template_key.into(),
+            status: None,
+            purpose: "transactional".into(),
+            attempts: 0,
+            order: None,
+            customer: Some(MessageCustomer {
+                id: 1,
+                first_name: None,
+                last_name: None,
+                phone: None,
+                email: Some("ana@example.com".into()),
+                locale: Some(locale.into()),
+                time_zone: None,
+                unsubscribe_token: None,
+            }),
+            shipment: None,
+            exhausted: Vec::new(),
+            only_channel: Some("email".into()),
+            consents: Vec::new(),
+            recent_promotional: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_reply_to_a_keyword_is_rendered_and_titled_without_an_order() {
+        let config = Config::default();
+        let shop = shop_context(&config);
+        let message = reply("opt_out_ack", "en");
+
+        let context = message_context(&message, &shop, &config).unwrap();
+
+        assert_eq!(context.order, None);
+        assert_eq!(
+            email_subject(&message, &shop),
+            format!("{}: you're unsubscribed from offers", shop.name)
+        );
+        let spanish = reply("help", "es-MX");
+        assert_eq!(
+            email_subject(&spanish, &shop),
+            format!("{}: cómo contactar con nosotros", shop.name)
+        );
+    }
+}
