@@ -2,6 +2,7 @@
 //! pure functions of them. No IO, HTTP or SQL here.
 
 pub mod customer;
+pub mod keyword;
 pub mod mapping;
 pub mod message;
 pub mod money;
@@ -13,6 +14,7 @@ pub mod status;
 pub mod template;
 
 pub use customer::{Channel, ConsentRecord, CustomerInput, Email, Locale, Purpose, TimeZone};
+pub use keyword::Keyword;
 pub use message::{
     InboundContent, InboundInput, MessageState, Receipt, ReceiptInput, SubscriptionInput,
 };

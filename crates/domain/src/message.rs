@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-use crate::{Channel, PhoneNumber};
+use crate::{Channel, Keyword, PhoneNumber};
 
 /// Where an outgoing message stands.
 ///
@@ -211,6 +211,21 @@ pub struct InboundInput {
     pub phone: PhoneNumber,
     pub content: InboundContent,
     pub at: DateTime<Utc>,
+    /// The provider already answered the message as a keyword (Twilio's own opt-out
+    /// handling replies to STOP and blocks later sends to the number), so Tidings must
+    /// not answer it a second time.
+    #[serde(default)]
+    pub provider_answered: bool,
+}
+
+impl InboundInput {
+    /// The keyword the message is, if it is a text that is one as a whole.
+    pub fn keyword(&self) -> Option<Keyword> {
+        match &self.content {
+            InboundContent::Text { text } => Keyword::recognize(text),
+            _ => None,
+        }
+    }
 }
 
 /// A customer's choice to stop or resume business messages on a channel.

@@ -377,6 +377,14 @@ impl Config {
     pub fn tracking_url(&self, token: &str) -> String {
         format!("{}/t/{token}", self.public_url.trim_end_matches('/'))
     }
+
+    /// The one-click unsubscribe page for a customer's token.
+    pub fn unsubscribe_url(&self, token: &str) -> String {
+        format!(
+            "{}/unsubscribe/{token}",
+            self.public_url.trim_end_matches('/')
+        )
+    }
 }
 
 /// The commented configuration `tidings default-config` prints.
@@ -402,10 +410,13 @@ default_region = "US"
 log_format = "text"
 
 [shop]
-# Shown on tracking pages.
+# Shown on tracking pages, and named by every message (the answer to HELP says who is
+# writing with it).
 name = "Tidings Shop"
 # logo_url = "https://shop.example/logo.png"
 brand_color = "#1a73e8"
+# How customers reach support; the answer to a HELP or INFO text gives the phone and
+# email, else the page, else asks them to reply. None is set by default.
 # support_email = "help@shop.example"
 # "Contact us" in messages dials this number, else opens this page.
 # support_phone = "+16135550100"
@@ -542,6 +553,10 @@ rate_per_second = 10
 # Who emails come from, and where replies go when not there.
 # from = "Tidings Shop <orders@shop.example>"
 # reply_to = "help@shop.example"
+# Every email carries List-Unsubscribe: the one-click link public_url/unsubscribe/...
+# (RFC 8058; it withdraws promotional email consent) and this mailbox, for mail
+# programs that unsubscribe by email. Unset, the address in from is used.
+# unsubscribe_mailto = "unsubscribe@shop.example"
 # Certificate authorities (PEM) to trust beside the public ones, for a relay whose
 # certificate comes from a private CA.
 # ca_file = "/etc/tidings/smtp-ca.pem"

@@ -303,6 +303,41 @@ impl Store {
         on_backend!(self, b => b.list_messages(order_id).await)
     }
 
+    /// Withdraws promotional email consent (source `email:unsubscribe`) from the
+    /// customer whose unsubscribe token this is; their id, or `None` for an unknown
+    /// token. Idempotent: a repeat records nothing more.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn unsubscribe_email(&self, token: &str) -> Result<Option<i64>> {
+        on_backend!(self, b => b.unsubscribe_email(token, Utc::now()).await)
+    }
+
+    /// The customer an unsubscribe token belongs to, without changing anything.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn customer_by_unsubscribe_token(&self, token: &str) -> Result<Option<i64>> {
+        on_backend!(self, b => b.customer_by_unsubscribe_token(token).await)
+    }
+
+    /// The token of a customer's one-click unsubscribe link.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn unsubscribe_token(&self, customer_id: i64) -> Result<Option<String>> {
+        on_backend!(self, b => b.unsubscribe_token(customer_id).await)
+    }
+
+    /// Every message to a customer, order updates and replies to keywords alike, with
+    /// status history and attempts, oldest first.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn list_customer_messages(&self, customer_id: i64) -> Result<Vec<MessageView>> {
+        on_backend!(self, b => b.list_customer_messages(customer_id).await)
+    }
+
     /// Sends messages whose time to live ran out on a channel on to the next one; how
     /// many.
     ///

@@ -190,15 +190,20 @@ pub struct ApiKey {
 pub struct DueMessage {
     pub id: Uuid,
     pub template_key: String,
-    pub status: Status,
+    /// The order status the message announces; `None` for replies to keywords.
+    pub status: Option<Status>,
     pub purpose: String,
     /// Attempts made before this one.
     pub attempts: i64,
-    pub order: MessageOrder,
+    /// The order the message is about; `None` for replies to keywords.
+    pub order: Option<MessageOrder>,
     pub customer: Option<MessageCustomer>,
     pub shipment: Option<MessageShipment>,
     /// Channels already tried and given up on for this message.
     pub exhausted: Vec<String>,
+    /// The one channel the message may go on (a reply goes back the way the keyword
+    /// came); `None` lets the delivery policy choose.
+    pub only_channel: Option<String>,
     /// The customer's consent in force, per purpose and channel.
     pub consents: Vec<ConsentState>,
     /// When the customer's promotional messages of the last 7 days were sent (loaded for
@@ -258,6 +263,10 @@ pub struct MessageCustomer {
     pub locale: Option<String>,
     /// IANA zone the customer's dates are written in.
     pub time_zone: Option<String>,
+    /// The token of the customer's one-click unsubscribe link; never serialised, as it
+    /// works without a login.
+    #[serde(skip)]
+    pub unsubscribe_token: Option<String>,
 }
 
 /// The shipment a message is about, when it concerns one.
@@ -308,9 +317,11 @@ pub struct AttemptRecord {
 #[derive(Clone, Debug, Serialize)]
 pub struct MessageView {
     pub id: Uuid,
-    pub order_id: i64,
+    /// `None` for replies to keywords, which concern no order.
+    pub order_id: Option<i64>,
     pub template_key: String,
-    pub status: Status,
+    /// The order status announced; `None` for replies to keywords.
+    pub status: Option<Status>,
     pub state: String,
     pub channel: Option<String>,
     pub attempts: i64,

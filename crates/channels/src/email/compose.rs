@@ -19,7 +19,8 @@ pub(super) struct Origin {
 pub(super) struct Envelope<'a> {
     pub to: Mailbox,
     pub message_id: Uuid,
-    /// Set for promotional mail, which gets `List-Unsubscribe` headers.
+    /// Set for mail that gets `List-Unsubscribe` headers: always for promotional mail,
+    /// and for any other when the sender has a one-click link for the recipient.
     pub list_unsubscribe: Option<&'a Unsubscribe>,
 }
 

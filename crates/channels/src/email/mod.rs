@@ -145,11 +145,12 @@ impl EmailSender {
         message_id: Uuid,
         content: &EmailContent<'_>,
     ) -> Result<Accepted, EmailError> {
-        let list_unsubscribe = match (content.is_promotional(), content.unsubscribe) {
-            (true, None) => return Err(EmailError::MissingUnsubscribe),
-            (true, Some(unsubscribe)) => Some(unsubscribe),
-            (false, _) => None,
-        };
+        // Promotional mail must offer a way out; any other mail offers it when the
+        // caller gives one (the one-click link withdraws promotional consent only).
+        if content.is_promotional() && content.unsubscribe.is_none() {
+            return Err(EmailError::MissingUnsubscribe);
+        }
+        let list_unsubscribe = content.unsubscribe;
         let envelope = Envelope {
             to: mailbox_of(to)?,
             message_id,

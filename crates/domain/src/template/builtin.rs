@@ -1,8 +1,24 @@
 //! The templates Tidings ships: one per notification key and language, embedded from
 //! `crates/domain/templates/{key}.{locale}.json`.
 
-/// Every key the outbox writes (see `status::template_for`), in timeline order.
-pub const KEYS: [&str; 9] = [
+/// Every key the outbox writes: order updates, then replies to keywords.
+pub const KEYS: [&str; 12] = [
+    "confirmed",
+    "shipped",
+    "out_for_delivery",
+    "ready_for_pickup",
+    "delivered",
+    "delayed",
+    "delivery_exception",
+    "cancelled",
+    "refunded",
+    "opt_out_ack",
+    "opt_in_ack",
+    "help",
+];
+
+/// The keys of order updates (see `status::template_for`), in timeline order.
+pub const ORDER_KEYS: [&str; 9] = [
     "confirmed",
     "shipped",
     "out_for_delivery",
@@ -13,6 +29,10 @@ pub const KEYS: [&str; 9] = [
     "cancelled",
     "refunded",
 ];
+
+/// The keys of replies to keywords (see `Keyword::reply_template`); they concern no
+/// order, so their templates see none.
+pub const REPLY_KEYS: [&str; 3] = ["opt_out_ack", "opt_in_ack", "help"];
 
 /// Locales every key has a built-in template for.
 pub const LOCALES: [&str; 2] = ["en", "es"];
@@ -37,4 +57,7 @@ pub(super) const TEMPLATES: &[(&str, &str, &str)] = builtin!(
     "delivery_exception",
     "cancelled",
     "refunded",
+    "opt_out_ack",
+    "opt_in_ack",
+    "help",
 );

@@ -1,4 +1,5 @@
 //! What a template can read: one order, its customer, its shipment and the shop.
+//! Replies to keywords (STOP, START, HELP) concern no order; their context has none.
 //!
 //! The context is plain data, filled by the caller from what it stored. Every key is
 //! always present (unknown values are `none`), so templates test optional values with
@@ -21,7 +22,8 @@ pub struct TemplateContext {
     pub time_zone: Option<String>,
     pub shop: ShopContext,
     pub customer: CustomerContext,
-    pub order: OrderContext,
+    /// The order the message is about; `none` for replies to keywords.
+    pub order: Option<OrderContext>,
     /// The shipment the message is about; every field is `none` when there is none.
     pub shipment: ShipmentContext,
     /// Where to collect the parcel, for `ready_for_pickup`.
@@ -98,7 +100,7 @@ impl TemplateContext {
             customer: CustomerContext {
                 first_name: Some("Ana".into()),
             },
-            order: OrderContext {
+            order: Some(OrderContext {
                 id: 1042,
                 number: "#1042".into(),
                 total: Money {
@@ -109,7 +111,7 @@ impl TemplateContext {
                 status: Status::InTransit,
                 status_detail: Some("partly_shipped".into()),
                 tracking_url: "https://track.example/t/2f6c1a9e0b7d4c3a".into(),
-            },
+            }),
             shipment: ShipmentContext {
                 carrier: Some("Correos Express".into()),
                 tracking_number: Some("ES1234567890".into()),
@@ -135,12 +137,22 @@ impl TemplateContext {
                 ..ShopContext::default()
             },
             customer: CustomerContext::default(),
-            order: OrderContext {
+            order: full.order.map(|order| OrderContext {
                 status_detail: None,
-                ..full.order
-            },
+                ..order
+            }),
             shipment: ShipmentContext::default(),
             pickup: PickupContext::default(),
+        }
+    }
+
+    /// The same context about no order, as a reply to a keyword sees it.
+    pub fn without_order(self) -> TemplateContext {
+        TemplateContext {
+            order: None,
+            shipment: ShipmentContext::default(),
+            pickup: PickupContext::default(),
+            ..self
         }
     }
 
@@ -152,11 +164,14 @@ impl TemplateContext {
             *field = field.take().and_then(|text| non_blank(&text));
         }
         context.shop.name = context.shop.name.trim().to_string();
-        context.order.number = context.order.number.trim().to_string();
+        if let Some(order) = &mut context.order {
+            order.number = order.number.trim().to_string();
+            order.status_detail = order.status_detail.take().and_then(|t| non_blank(&t));
+        }
         context
     }
 
-    fn optional_text_mut(&mut self) -> [&mut Option<String>; 12] {
+    fn optional_text_mut(&mut self) -> [&mut Option<String>; 11] {
         [
             &mut self.locale,
             &mut self.time_zone,
@@ -164,7 +179,6 @@ impl TemplateContext {
             &mut self.shop.support_phone,
             &mut self.shop.support_email,
             &mut self.customer.first_name,
-            &mut self.order.status_detail,
             &mut self.shipment.carrier,
             &mut self.shipment.tracking_number,
             &mut self.shipment.tracking_url,
@@ -199,6 +213,6 @@ mod tests {
         assert_eq!(sparse.shipment, ShipmentContext::default());
         assert_eq!(sparse.pickup, PickupContext::default());
         assert!(sparse.customer.first_name.is_none());
-        assert!(!sparse.order.tracking_url.is_empty());
+        assert!(!sparse.order.unwrap().tracking_url.is_empty());
     }
 }

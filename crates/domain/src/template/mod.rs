@@ -38,7 +38,7 @@ use serde::Serialize;
 use crate::customer::Locale;
 use crate::rcs::{AgentMessage, TrafficType};
 
-pub use builtin::{KEYS, LOCALES};
+pub use builtin::{KEYS, LOCALES, ORDER_KEYS, REPLY_KEYS};
 pub use context::{
     CustomerContext, OrderContext, PickupContext, ShipmentContext, ShopContext, TemplateContext,
 };
@@ -348,7 +348,14 @@ fn compile_entry(
     }
 }
 
-/// Renders an entry for both sample orders and checks each message.
+/// Whether messages with this key concern no order (replies to keywords).
+pub fn is_reply_key(key: &str) -> bool {
+    REPLY_KEYS.contains(&key)
+}
+
+/// Renders an entry for both samples and checks each message. Replies to keywords are
+/// rendered without the samples' order, as they are sent, so that a reply template
+/// mentioning the order fails when saved rather than when a customer texts STOP.
 fn check_entry(
     env: &Environment<'static>,
     entry: &Entry,
@@ -362,7 +369,10 @@ fn check_entry(
             TemplateContext::sparse_sample(),
         ),
     ];
-    for (name, context) in samples {
+    for (name, mut context) in samples {
+        if is_reply_key(key) {
+            context = context.without_order();
+        }
         render_entry(env, entry, &context, locale, Utc::now()).map_err(|problem| {
             TemplateError {
                 key: key.to_string(),
@@ -390,7 +400,8 @@ fn render_entry(
             path: e.path().to_string(),
             message: e.inner().to_string(),
         })?;
-    // Every key the outbox writes is about an order the customer placed.
+    // Order updates are about an order the customer placed; the built-in replies to
+    // keywords set their own type.
     // TODO(templates): promotional templates will need to set their own type.
     message
         .message_traffic_type

@@ -6,6 +6,7 @@ use super::*;
 use crate::money::{Currency, Money};
 use crate::rcs::limits::MAX_CARD_TITLE_CHARS;
 use crate::status::Status;
+use crate::Keyword;
 
 fn templates() -> Templates {
     Templates::builtin(&Locale::parse("en").unwrap())
@@ -19,9 +20,10 @@ fn as_json(message: &AgentMessage) -> Json {
 fn madrid_order() -> TemplateContext {
     let mut context = TemplateContext::sample();
     context.locale = Some("es-ES".into());
-    context.order.number = "A-1001".into();
-    context.order.id = 7;
-    context.order.status_detail = None;
+    let order = context.order.as_mut().expect("the sample has an order");
+    order.number = "A-1001".into();
+    order.id = 7;
+    order.status_detail = None;
     context
 }
 
@@ -48,16 +50,90 @@ fn the_keys_are_the_ones_the_status_machine_writes() {
         .collect();
     written.sort_unstable();
     written.dedup();
-    let mut keys = KEYS.to_vec();
+    let mut keys = ORDER_KEYS.to_vec();
     keys.sort_unstable();
     assert_eq!(written, keys);
+}
+
+#[test]
+fn every_key_is_an_order_update_or_a_reply_to_a_keyword() {
+    let both: Vec<&str> = ORDER_KEYS.iter().chain(&REPLY_KEYS).copied().collect();
+    assert_eq!(both, KEYS);
+    for keyword in [Keyword::OptOut, Keyword::OptIn, Keyword::Help] {
+        assert!(is_reply_key(keyword.reply_template()), "{keyword:?}");
+    }
+    assert!(!is_reply_key("shipped"));
+}
+
+#[test]
+fn replies_to_keywords_render_without_an_order_in_both_languages() {
+    let set = templates();
+    let samples = [TemplateContext::sample(), TemplateContext::sparse_sample()];
+    for key in REPLY_KEYS {
+        for locale in LOCALES {
+            for context in &samples {
+                let context = context.clone().without_order();
+                let message = set.render(key, Some(locale), &context);
+                let message = message.unwrap_or_else(|e| panic!("{e}"));
+                let text = as_json(&message)["contentMessage"]["text"].clone();
+                assert!(
+                    text.as_str().unwrap().contains("Tidings Shop"),
+                    "{key}: {text}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn an_unsubscribe_is_acknowledged_as_rbm_asks() {
+    let context = TemplateContext::sample().without_order();
+    for locale in LOCALES {
+        let message = templates()
+            .render("opt_out_ack", Some(locale), &context)
+            .unwrap();
+        assert_eq!(
+            message.message_traffic_type,
+            Some(TrafficType::Acknowledgement)
+        );
+        assert_eq!(as_json(&message)["messageTrafficType"], "ACKNOWLEDGEMENT");
+    }
+    let help = templates().render("help", Some("en"), &context).unwrap();
+    assert_eq!(help.message_traffic_type, Some(TrafficType::ServiceRequest));
+}
+
+#[test]
+fn help_names_the_shop_and_how_to_reach_support() {
+    let context = TemplateContext::sample().without_order();
+    let help = templates().render("help", Some("en"), &context).unwrap();
+    let json = as_json(&help);
+    let text = json["contentMessage"]["text"].as_str().unwrap();
+    assert!(text.starts_with("Tidings Shop:"), "{text}");
+    assert!(text.contains("+34910000000"), "{text}");
+    assert!(text.contains("help@shop.example"), "{text}");
+    let dial = &json["contentMessage"]["suggestions"][0]["action"]["dialAction"];
+    assert_eq!(dial["phoneNumber"], "+34910000000");
+
+    let sparse = TemplateContext::sparse_sample().without_order();
+    let help = templates().render("help", Some("en"), &sparse).unwrap();
+    let text = as_json(&help)["contentMessage"]["text"].clone();
+    assert!(text.as_str().unwrap().contains("Reply here"), "{text}");
+}
+
+#[test]
+fn a_reply_template_that_mentions_the_order_is_refused_when_saved() {
+    let body = json!({"contentMessage": {"text": "Bye from order {{ order.number }}"}});
+    let refused = templates()
+        .with_override("opt_out_ack", "en", &body.to_string())
+        .is_err();
+    assert!(refused);
 }
 
 #[test]
 fn every_builtin_template_renders_both_samples_in_both_languages() {
     let set = templates();
     let samples = [TemplateContext::sample(), TemplateContext::sparse_sample()];
-    for key in KEYS {
+    for key in ORDER_KEYS {
         for locale in LOCALES {
             for context in &samples {
                 let message = set.render(key, Some(locale), context);
@@ -102,7 +178,7 @@ fn a_confirmation_writes_the_total_in_the_customers_convention() {
     );
 
     let mut american = TemplateContext::sample();
-    american.order.total = Money {
+    american.order.as_mut().unwrap().total = Money {
         minor: 5990,
         currency: Currency::parse("USD").unwrap(),
     };
@@ -235,7 +311,7 @@ fn locales_fall_back_to_the_language_then_the_shop_default_then_english() {
 fn mexican_customers_read_pesos_with_a_decimal_point_from_the_spanish_template() {
     let mut context = madrid_order();
     context.locale = Some("es-MX".into());
-    context.order.total = Money {
+    context.order.as_mut().unwrap().total = Money {
         minor: 123_450,
         currency: Currency::parse("MXN").unwrap(),
     };
@@ -528,7 +604,7 @@ fn any_context() -> impl Strategy<Value = TemplateContext> {
                 support_email,
             },
             customer: CustomerContext { first_name },
-            order: OrderContext {
+            order: Some(OrderContext {
                 id,
                 number,
                 total: Money {
@@ -539,7 +615,7 @@ fn any_context() -> impl Strategy<Value = TemplateContext> {
                 status: Status::InTransit,
                 status_detail,
                 tracking_url,
-            },
+            }),
             shipment: ShipmentContext {
                 carrier,
                 tracking_number,

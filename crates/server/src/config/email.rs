@@ -27,6 +27,9 @@ pub struct EmailSettings {
     pub from: Option<String>,
     /// Where replies go, when not to `from`.
     pub reply_to: Option<String>,
+    /// The mailbox `List-Unsubscribe` offers beside the one-click link, for mail
+    /// programs that unsubscribe by email; `from`'s address when unset.
+    pub unsubscribe_mailto: Option<String>,
     /// Extra certificate authorities (PEM) to trust, for a relay with a private CA.
     pub ca_file: Option<PathBuf>,
     /// Seconds one send may take, connecting included, before it is retried later.
@@ -45,6 +48,7 @@ impl Default for EmailSettings {
             password: None,
             from: None,
             reply_to: None,
+            unsubscribe_mailto: None,
             ca_file: None,
             timeout_secs: 30,
             max_idle_connections: 4,
@@ -54,6 +58,20 @@ impl Default for EmailSettings {
 }
 
 impl EmailSettings {
+    /// The mailbox for `List-Unsubscribe`'s mailto: `unsubscribe_mailto`, else the
+    /// address in `from` (`orders@shop.example` in `Shop <orders@shop.example>`).
+    pub fn unsubscribe_address(&self) -> Option<String> {
+        if let Some(address) = &self.unsubscribe_mailto {
+            return Some(address.trim().to_string());
+        }
+        let from = self.from.as_deref()?.trim();
+        let address = match (from.rfind('<'), from.rfind('>')) {
+            (Some(open), Some(close)) if open < close => &from[open + 1..close],
+            _ => from,
+        };
+        Some(address.trim().to_string())
+    }
+
     /// The sender configuration these settings describe, or `None` when email is not
     /// set up (no `smtp_url`).
     ///

@@ -510,13 +510,12 @@ impl Dispatcher {
             color: self.config.shop.brand_color.clone(),
             logo_url: self.config.shop.logo_url.clone(),
         };
-        // TODO(delivery): promotional email needs the one-click unsubscribe endpoint
-        // before it can carry List-Unsubscribe; until then it is refused unsent.
+        let unsubscribe = self.unsubscribe(message);
         let content = channels::email::EmailContent {
             subject: &subject,
             message: &rendered,
             brand: &brand,
-            unsubscribe: None,
+            unsubscribe: unsubscribe.as_ref(),
         };
 
         email.pace(1).await;
@@ -525,6 +524,21 @@ impl Dispatcher {
         let passing = matches!(&result, Err(f) if f.retry.is_some());
         email.breaker.record(passing, Instant::now());
         result
+    }
+
+    /// The customer's one-click unsubscribe link and the mailbox, for `List-Unsubscribe`
+    /// and the footer; `None` (and a warning) when the settings make no usable header.
+    fn unsubscribe(&self, message: &DueMessage) -> Option<channels::email::Unsubscribe> {
+        let token = message.customer.as_ref()?.unsubscribe_token.as_deref()?;
+        let url = self.config.unsubscribe_url(token);
+        let mailto = self.config.email.unsubscribe_address()?;
+        match channels::email::Unsubscribe::new(&url, &mailto) {
+            Ok(unsubscribe) => Some(unsubscribe),
+            Err(error) => {
+                tracing::warn!(error.message = %error, "email sent without List-Unsubscribe");
+                None
+            }
+        }
     }
 
     /// How long the channel's provider is left alone after a run of failures, if it is.
@@ -689,10 +703,10 @@ mod tests {
         DueMessage {
             id: Uuid::from_u128(id),
             template_key: "confirmed".into(),
-            status: Status::Confirmed,
+            status: Some(Status::Confirmed),
             purpose: "transactional".into(),
             attempts: 0,
-            order: MessageOrder {
+            order: Some(MessageOrder {
                 id: 1,
                 number: "#1".into(),
                 currency: "USD".into(),
@@ -702,7 +716,7 @@ mod tests {
                 status_detail: None,
                 tracking_token: "t".into(),
                 shipping_address: None,
-            },
+            }),
             customer: customer.map(|id| MessageCustomer {
                 id,
                 first_name: None,
@@ -711,9 +725,11 @@ mod tests {
                 email: None,
                 locale: None,
                 time_zone: None,
+                unsubscribe_token: None,
             }),
             shipment: None,
             exhausted: Vec::new(),
+            only_channel: None,
             consents: Vec::new(),
             recent_promotional: Vec::new(),
             escalated: false,

@@ -6,7 +6,8 @@
 //! - **channels**: the shop's order of preference (RCS, SMS, email by default), keeping
 //!   those with a provider set up, a contact point (a phone for RCS and SMS, an address
 //!   for email), consent for the message's purpose, and not already given up on for this
-//!   message (RCS unreachable, expired, or not delivered in time);
+//!   message (RCS unreachable, expired, or not delivered in time); a reply to a keyword
+//!   goes back only on the channel the keyword came on;
 //! - **consent**: promotional messages need consent granted on the channel; transactional
 //!   ones (about an order the customer placed) go unless the customer refused
 //!   transactional messages on that channel;
@@ -199,6 +200,13 @@ fn refusal(
     if message.exhausted.iter().any(|c| c == channel.as_str()) {
         return Some("already tried for this message");
     }
+    if message
+        .only_channel
+        .as_deref()
+        .is_some_and(|only| only != channel.as_str())
+    {
+        return Some("the reply goes back only on the channel the customer used");
+    }
     let customer = message.customer.as_ref()?;
     let contact = match channel {
         Channel::Rcs | Channel::Sms => customer.phone.is_some(),
@@ -291,10 +299,10 @@ mod tests {
         DueMessage {
             id: Uuid::nil(),
             template_key: "confirmed".into(),
-            status: Status::Confirmed,
+            status: Some(Status::Confirmed),
             purpose: purpose.into(),
             attempts: 0,
-            order: MessageOrder {
+            order: Some(MessageOrder {
                 id: 1,
                 number: "#1".into(),
                 currency: "EUR".into(),
@@ -304,7 +312,7 @@ mod tests {
                 status_detail: None,
                 tracking_token: "t".into(),
                 shipping_address: None,
-            },
+            }),
             customer: Some(MessageCustomer {
                 id: 7,
                 first_name: None,
@@ -313,9 +321,11 @@ mod tests {
                 email: Some("ana@example.es".into()),
                 locale: None,
                 time_zone: Some("Europe/Madrid".into()),
+                unsubscribe_token: None,
             }),
             shipment: None,
             exhausted: Vec::new(),
+            only_channel: None,
             consents: Vec::new(),
             recent_promotional: Vec::new(),
             escalated: false,
@@ -348,6 +358,30 @@ mod tests {
         assert_eq!(policy().plan(&m, &ALL, noon()), Plan::Send(Channel::Sms));
         m.customer.as_mut().unwrap().phone = None;
         assert_eq!(policy().plan(&m, &ALL, noon()), Plan::Send(Channel::Email));
+    }
+
+    #[test]
+    fn a_reply_to_a_stop_goes_back_on_its_channel_whatever_promotional_consent_says() {
+        let mut m = message("transactional");
+        m.template_key = "opt_out_ack".into();
+        m.status = None;
+        m.order = None;
+        m.only_channel = Some("sms".into());
+        m.consents = vec![consent("promotional", "sms", false)];
+        assert_eq!(policy().plan(&m, &ALL, noon()), Plan::Send(Channel::Sms));
+
+        // At 03:00 in Madrid, inside quiet hours, it still goes at once.
+        let night = Utc.with_ymd_and_hms(2026, 12, 2, 2, 0, 0).unwrap();
+        assert_eq!(policy().plan(&m, &ALL, night), Plan::Send(Channel::Sms));
+
+        let Plan::Stop { reason } = policy().plan(&m, &[Channel::Rcs, Channel::Email], noon())
+        else {
+            panic!("expected a stop");
+        };
+        assert!(
+            reason.contains("rcs: the reply goes back only on the channel the customer used"),
+            "{reason}"
+        );
     }
 
     #[test]

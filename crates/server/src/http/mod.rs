@@ -11,6 +11,7 @@ pub mod rbm;
 pub mod sms;
 pub mod templates;
 pub mod tracking;
+pub mod unsubscribe;
 pub mod webhooks;
 
 use std::sync::Arc;
@@ -88,6 +89,10 @@ pub fn router(state: AppState) -> Router {
             get(kannel::inbound).post(kannel::inbound),
         )
         .route("/t/{token}", get(tracking::page))
+        .route(
+            "/unsubscribe/{token}",
+            get(unsubscribe::page).post(unsubscribe::confirm),
+        )
         .fallback(not_found)
         .layer(middleware::from_fn(request_span))
         .with_state(state)

@@ -113,10 +113,14 @@ pub async fn preview(
     } else {
         parse_json(&body)?
     };
-    let context = match request.order_id {
+    let mut context = match request.order_id {
         Some(id) => order_context(&state, &key, id).await?,
         None => TemplateContext::sample(),
     };
+    // Replies to keywords are sent about no order; the preview shows them that way.
+    if domain::template::is_reply_key(&key) {
+        context = context.without_order();
+    }
     let locale = request.locale.as_deref();
 
     match &request.body {
@@ -198,14 +202,15 @@ fn as_message(key: &str, order: &OrderView, customer: Option<&CustomerView>) -> 
         email: c.email.clone(),
         locale: c.locale.clone(),
         time_zone: c.time_zone.clone(),
+        unsubscribe_token: None,
     });
     DueMessage {
         id: uuid::Uuid::nil(),
         template_key: key.to_string(),
-        status: order.status,
+        status: Some(order.status),
         purpose: "transactional".into(),
         attempts: 0,
-        order: MessageOrder {
+        order: Some(MessageOrder {
             id: order.id,
             number: order.number.clone(),
             currency: order.currency.clone(),
@@ -215,10 +220,11 @@ fn as_message(key: &str, order: &OrderView, customer: Option<&CustomerView>) -> 
             status_detail: order.status_detail.map(|p| p.as_str().to_string()),
             tracking_token: order.tracking_token.clone(),
             shipping_address: order.shipping_address.clone(),
-        },
+        }),
         customer,
         shipment,
         exhausted: Vec::new(),
+        only_channel: None,
         consents: Vec::new(),
         recent_promotional: Vec::new(),
         escalated: false,

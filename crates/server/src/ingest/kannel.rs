@@ -24,13 +24,10 @@
 //! ```
 //!
 //! with the sender already in E.164 (the webhook knows the default region), and become
-//! inbound texts, or consent changes when the text is a STOP or START keyword.
+//! inbound texts, keywords among them.
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use domain::{
-    Channel, Command, InboundContent, InboundInput, PhoneNumber, Receipt, ReceiptInput,
-    SubscriptionInput,
-};
+use domain::{Channel, Command, InboundContent, InboundInput, PhoneNumber, Receipt, ReceiptInput};
 use serde_json::json;
 
 use super::json::{parse_body, Obj};
@@ -184,8 +181,7 @@ fn is_mo(root: &Obj) -> Result<bool, PayloadError> {
     Ok(root.opt_str("kind")?.as_deref() == Some(MO_KIND))
 }
 
-/// A text a customer sent: a keyword changes their SMS subscription, anything else is
-/// kept for the inbox.
+/// A text a customer sent; the store acts on keywords (STOP, START, HELP) among them.
 fn parse_mo(root: &Obj) -> Result<Command, PayloadError> {
     let id = root.str("id")?;
     let from = root.str("from")?;
@@ -197,14 +193,6 @@ fn parse_mo(root: &Obj) -> Result<Command, PayloadError> {
         Some(at) => at,
         None => root.opt_time("receivedAt")?.unwrap_or_else(Utc::now),
     };
-    if let Some(subscribed) = super::sms::keyword(&text) {
-        return Ok(Command::Subscription(SubscriptionInput {
-            channel: Channel::Sms,
-            phone,
-            subscribed,
-            at,
-        }));
-    }
     if text.trim().is_empty() {
         return Ok(ignore("an empty message"));
     }
@@ -214,6 +202,8 @@ fn parse_mo(root: &Obj) -> Result<Command, PayloadError> {
         phone,
         content: InboundContent::Text { text },
         at,
+        // Kannel has no opt-out handling of its own: Tidings answers keywords itself.
+        provider_answered: false,
     })))
 }
 
@@ -333,19 +323,12 @@ mod tests {
     }
 
     #[test]
-    fn mo_keywords_change_the_sms_subscription_and_empty_texts_are_ignored() {
-        let Command::Subscription(stop) = parse(&mo(" Stop ")).unwrap() else {
-            panic!("STOP is not a subscription change");
+    fn mo_keywords_are_inbound_texts_for_the_store_to_answer_and_empty_ones_are_ignored() {
+        let Command::Inbound(stop) = parse(&mo(" Stop ")).unwrap() else {
+            panic!("STOP is not an inbound text");
         };
-        assert!(!stop.subscribed);
-        assert_eq!(stop.channel, Channel::Sms);
-        assert!(matches!(
-            parse(&mo("start")).unwrap(),
-            Command::Subscription(SubscriptionInput {
-                subscribed: true,
-                ..
-            })
-        ));
+        assert_eq!(stop.keyword(), Some(domain::Keyword::OptOut));
+        assert!(!stop.provider_answered, "Kannel answers no keyword itself");
         assert!(matches!(parse(&mo("  ")).unwrap(), Command::Ignore { .. }));
     }
 

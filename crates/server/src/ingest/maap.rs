@@ -131,6 +131,7 @@ fn inbound(root: &Obj) -> Result<Command, PayloadError> {
         phone,
         content,
         at: timestamp(&message)?,
+        provider_answered: false,
     })))
 }
 

@@ -116,6 +116,7 @@ fn user_message(payload: &Obj) -> Result<Command, PayloadError> {
         phone: sender(payload)?,
         content,
         at: send_time(payload)?,
+        provider_answered: false,
     })))
 }
 

@@ -12,43 +12,22 @@
 //! ```
 //!
 //! A status callback has a `MessageStatus` other than `received`; an inbound message
-//! has `received` (Twilio's `SmsStatus`) or no status and a body. The STOP family of
-//! keywords (Twilio's defaults, the FCC's list and Spanish `BAJA`) is an opt-out, the
-//! START family an opt-in; Twilio matches them against the whole message, and so does
-//! this module.
+//! has `received` (Twilio's `SmsStatus`) or no status and a body. Keywords (STOP,
+//! START, HELP and their families, see [`domain::Keyword`]) are kept like any text; the
+//! store changes consent and queues the reply in the same transaction. Twilio marks a
+//! keyword its own opt-out handling answered with `OptOutType`, and then Tidings does
+//! not answer it again.
 
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use domain::{
-    Channel, Command, InboundContent, InboundInput, PhoneNumber, Receipt, ReceiptInput,
-    SubscriptionInput,
-};
+use domain::{Channel, Command, InboundContent, InboundInput, PhoneNumber, Receipt, ReceiptInput};
 use serde_json::json;
 
 use super::json::{parse_body, Obj};
 use super::PayloadError;
 
 pub const SOURCE: &str = "sms";
-
-/// Texts that stop SMS: Twilio's default opt-out keywords, the replies the FCC treats as
-/// revoking consent (47 CFR 64.1200(a)(10), "opt out" among them), and Spanish `BAJA`.
-const OPT_OUT: [&str; 11] = [
-    "STOP",
-    "STOPALL",
-    "UNSUBSCRIBE",
-    "CANCEL",
-    "END",
-    "QUIT",
-    "REVOKE",
-    "OPTOUT",
-    "OPT OUT",
-    "OPT-OUT",
-    "BAJA",
-];
-
-/// Texts that resume SMS: Twilio's default opt-in keywords and Spanish `ALTA`.
-const OPT_IN: [&str; 4] = ["START", "YES", "UNSTOP", "ALTA"];
 
 /// The longest status kept as a stored delivery's topic.
 const MAX_TOPIC_CHARS: usize = 64;
@@ -204,19 +183,14 @@ fn twilio_error(code: i64) -> String {
     format!("Twilio error {code}: {meaning}")
 }
 
-/// Something the customer texted: an opt-out or opt-in keyword, a text, or media.
+/// Something the customer texted: a text (a keyword among them) or media.
 fn inbound(params: &Obj, at: DateTime<Utc>) -> Result<Command, PayloadError> {
     let provider_message_id = params.str("MessageSid")?;
     let phone = sender(params)?;
     let body = params.opt_str("Body")?;
-    if let Some(subscribed) = body.as_deref().and_then(keyword) {
-        return Ok(Command::Subscription(SubscriptionInput {
-            channel: Channel::Sms,
-            phone,
-            subscribed,
-            at,
-        }));
-    }
+    // Twilio sets `OptOutType` (STOP, START, HELP) when its own opt-out handling has
+    // already replied to the keyword.
+    let provider_answered = params.opt_str("OptOutType")?.is_some();
     let Some(content) = content(params, body)? else {
         return Ok(ignore("an empty message"));
     };
@@ -226,21 +200,8 @@ fn inbound(params: &Obj, at: DateTime<Utc>) -> Result<Command, PayloadError> {
         phone,
         content,
         at,
+        provider_answered,
     })))
-}
-
-/// Whether `body` is an opt-in (`Some(true)`) or opt-out (`Some(false)`) keyword.
-pub fn keyword(body: &str) -> Option<bool> {
-    let word = body
-        .trim_matches(|c: char| c.is_whitespace() || ".!¡?¿\"'".contains(c))
-        .to_uppercase();
-    if OPT_OUT.contains(&word.as_str()) {
-        Some(false)
-    } else if OPT_IN.contains(&word.as_str()) {
-        Some(true)
-    } else {
-        None
-    }
 }
 
 /// The text, or the first attachment when there is no text. With both, the text keeps
@@ -402,36 +363,28 @@ mod tests {
     }
 
     #[test]
-    fn keywords_change_the_subscription_whatever_their_case() {
-        for word in [
-            "STOP",
-            "stop",
-            " Stop. ",
-            "unsubscribe",
-            "Baja",
-            "opt out",
-            "QUIT!",
-        ] {
-            let command = parse(&text(word)).unwrap();
-            let Command::Subscription(change) = &command else {
-                panic!("{word}: {command:?}");
-            };
-            assert!(!change.subscribed, "{word}");
-            assert_eq!(change.channel, Channel::Sms);
-        }
-        for word in ["START", "yes", "Unstop", "alta"] {
-            let command = parse(&text(word)).unwrap();
-            assert!(
-                matches!(&command, Command::Subscription(s) if s.subscribed),
-                "{word}"
-            );
-        }
-        for not_a_keyword in ["stop sending me this", "yes please", "STOPP"] {
-            assert!(matches!(
-                parse(&text(not_a_keyword)).unwrap(),
-                Command::Inbound(_)
-            ));
-        }
+    fn keywords_are_kept_as_texts_marked_when_twilio_answered_them() {
+        let Command::Inbound(stop) = parse(&text(" Stop. ")).unwrap() else {
+            panic!("a keyword is an inbound text");
+        };
+        assert_eq!(stop.keyword(), Some(domain::Keyword::OptOut));
+        assert!(!stop.provider_answered);
+
+        let params = [
+            ("MessageSid", "SM3"),
+            ("From", "+16135550123"),
+            ("Body", "STOP"),
+            ("OptOutType", "STOP"),
+        ];
+        let Command::Inbound(answered) = parse(&stored(None, &params)).unwrap() else {
+            panic!("a keyword is an inbound text");
+        };
+        assert!(answered.provider_answered);
+
+        let Command::Inbound(chat) = parse(&text("stop sending me this")).unwrap() else {
+            panic!("not inbound");
+        };
+        assert_eq!(chat.keyword(), None);
     }
 
     #[test]

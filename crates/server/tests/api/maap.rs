@@ -19,6 +19,7 @@ on_both_backends!(
     a_server_without_a_webhook_secret_refuses_everything,
     malformed_notifications_name_the_field,
     replayed_notifications_change_nothing,
+    a_stop_from_a_maap_phone_revokes_rcs_consent_and_is_acknowledged_once,
 );
 
 async fn app(backend: Backend) -> TestApp {
@@ -281,4 +282,33 @@ async fn replayed_notifications_change_nothing(backend: Backend) {
     assert_eq!(after.history.len(), before.history.len());
     assert_eq!(app.store.list_inbound(customer_id).await.unwrap().len(), 1);
     assert_eq!(stored_deliveries(&app).await, stored);
+}
+
+async fn a_stop_from_a_maap_phone_revokes_rcs_consent_and_is_acknowledged_once(backend: Backend) {
+    // Arrange
+    let app = app(backend).await;
+    let (_, customer_id) = order_with_customer(&app).await;
+    let stop = user_message("stop-1", json!({"textMessage": "Stop!"}));
+
+    // Act: the platform delivers it twice.
+    assert_eq!(post(&app, &stop).await.status(), 200);
+    assert_eq!(post(&app, &stop).await.status(), 200);
+    app.drain().await;
+
+    // Assert
+    let customer = app.store.get_customer(customer_id).await.unwrap();
+    let rcs: Vec<(&str, bool, &str)> = customer
+        .consents
+        .iter()
+        .filter(|c| c.channel == "rcs")
+        .map(|c| (c.purpose.as_str(), c.granted, c.source.as_str()))
+        .collect();
+    assert_eq!(rcs, [("promotional", false, "keyword")]);
+    let messages = app.store.list_customer_messages(customer_id).await.unwrap();
+    let replies: Vec<&str> = messages
+        .iter()
+        .filter(|m| m.order_id.is_none())
+        .map(|m| m.template_key.as_str())
+        .collect();
+    assert_eq!(replies, ["opt_out_ack"]);
 }

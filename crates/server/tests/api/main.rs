@@ -15,4 +15,5 @@ mod rest;
 mod sms;
 mod smtp;
 mod templates;
+mod unsubscribe;
 mod webhooks;

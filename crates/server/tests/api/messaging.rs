@@ -279,6 +279,49 @@ async fn a_reply_from_the_phone_is_kept_for_the_conversation(backend: Backend) {
     panic!("the reply never reached the store");
 }
 
+async fn a_stop_on_rcs_is_acknowledged_on_rcs_as_rbm_asks(backend: Backend) {
+    // Arrange
+    let rig = Rig::start(backend).await;
+    let order_id = rig.order_for(RCS_PHONE, "K-3").await;
+    let customer_id = rig.customer_of(order_id).await;
+    rig.messages_until(order_id, |m| m.len() == 1 && m[0].state == "read")
+        .await;
+
+    // Act: the phone texts STOP to the agent.
+    let url = format!(
+        "{}/emulator/phones/{RCS_PHONE}/text",
+        rig.emulator.base_url()
+    );
+    let sent = rig
+        .http
+        .post(url)
+        .json(&json!({"text": "STOP"}))
+        .send()
+        .await;
+    assert!(sent.unwrap().status().is_success());
+
+    // Assert
+    let acknowledged = |m: &[MessageView]| {
+        m.iter()
+            .any(|m| m.template_key == "opt_out_ack" && m.state == "read")
+    };
+    let messages = rig.customer_messages_until(customer_id, acknowledged).await;
+    let reply = messages
+        .iter()
+        .find(|m| m.template_key == "opt_out_ack")
+        .unwrap();
+    assert_eq!(reply.channel.as_deref(), Some("rcs"));
+    let phone = rig.phone(RCS_PHONE).await;
+    let received = phone["messages"].as_array().unwrap();
+    let body = &received
+        .iter()
+        .find(|m| m["messageId"] == reply.id.to_string())
+        .expect("the phone holds the reply")["body"];
+    assert_eq!(body["messageTrafficType"], "ACKNOWLEDGEMENT");
+    let text = body["contentMessage"]["text"].as_str().unwrap();
+    assert!(text.contains("unsubscribed"), "{text}");
+}
+
 async fn a_throttled_send_is_retried_until_it_goes_through(backend: Backend) {
     // One send at once and one more every two seconds: of two messages queued together
     // the second is refused with 429 and must be retried, not lost.
@@ -493,32 +536,196 @@ async fn a_phone_without_rcs_gets_the_message_by_email(backend: Backend) {
         .map(|h| h[1].as_str().unwrap().to_string())
         .unwrap();
     assert_eq!(subject, "Tidings Shop: #R-9 order confirmed");
+    let header = |name: &str| {
+        let headers = email["message"]["headers"].as_array().unwrap();
+        let found = headers.iter().find(|h| h[0].as_str() == Some(name));
+        found.map(|h| {
+            h[1].as_str()
+                .unwrap()
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+    };
+    let order = rig.app.store.get_order(order_id).await.unwrap();
+    let customer_id = order.customer_id.unwrap();
+    let token = rig
+        .app
+        .store
+        .unsubscribe_token(customer_id)
+        .await
+        .unwrap()
+        .unwrap();
+    // Under the test configuration's public_url.
+    let link = format!("https://track.example/unsubscribe/{token}");
+    assert_eq!(
+        header("List-Unsubscribe"),
+        Some(format!("<mailto:orders@shop.example>, <{link}>"))
+    );
+    assert_eq!(
+        header("List-Unsubscribe-Post").as_deref(),
+        Some("List-Unsubscribe=One-Click")
+    );
     let text = email["message"]["text"].as_str().unwrap();
     assert!(text.contains("received your order #R-9"), "{text}");
     assert!(email["message"]["html"].as_str().unwrap().contains("#R-9"));
 }
 
-async fn a_phone_without_rcs_gets_the_message_by_sms(backend: Backend) {
-    // SMS goes through the emulator's Twilio-compatible API, beside its RBM API. Its
-    // status callbacks are signed over the URL Tidings gave, so Tidings must serve at
-    // its public URL: a port picked up front.
+/// The auth token the emulator's Twilio-compatible API signs its webhooks with.
+const TWILIO_AUTH_TOKEN: &str = "emulator-auth-token";
+
+/// A rig that also sends SMS through the emulator's Twilio-compatible API. Its status
+/// callbacks are signed over the URL Tidings gave, so Tidings must serve at its public
+/// URL: a port picked up front.
+async fn sms_rig(backend: Backend) -> Rig {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .unwrap()
         .port();
-    let rig = Rig::start_full(
+    Rig::start_full(
         backend,
         |config| {
             config.listen = format!("127.0.0.1:{port}");
             config.public_url = format!("http://127.0.0.1:{port}");
             config.sms.base_url = config.rbm.base_url.clone();
             config.sms.account_sid = Some("AC00000000000000000000000000000000".into());
-            config.sms.auth_token = Some("emulator-auth-token".to_string().into());
+            config.sms.auth_token = Some(TWILIO_AUTH_TOKEN.to_string().into());
             config.sms.from = Some("+15005550006".into());
         },
         |_| {},
     )
-    .await;
+    .await
+}
+
+impl Rig {
+    /// Posts an inbound text from `phone` to `/webhooks/sms`, signed as Twilio signs it.
+    async fn text_from(&self, phone: &str, sid: &str, body: &str) -> reqwest::Response {
+        let params = [
+            ("MessageSid", sid),
+            ("AccountSid", "AC00000000000000000000000000000000"),
+            ("From", phone),
+            ("To", "+15005550006"),
+            ("Body", body),
+            ("NumMedia", "0"),
+            ("SmsStatus", "received"),
+        ];
+        let url = self.app.url("/webhooks/sms");
+        let signature = channels::sms::twilio::sign(TWILIO_AUTH_TOKEN, &url, &params);
+        let request = self.http.post(url).form(&params);
+        let request = request.header("X-Twilio-Signature", signature);
+        request.send().await.unwrap()
+    }
+
+    /// Waits until the customer's messages satisfy `done`, and returns them.
+    async fn customer_messages_until(
+        &self,
+        customer_id: i64,
+        done: impl Fn(&[MessageView]) -> bool,
+    ) -> Vec<MessageView> {
+        let mut messages = Vec::new();
+        for _ in 0..300 {
+            messages = self
+                .app
+                .store
+                .list_customer_messages(customer_id)
+                .await
+                .unwrap();
+            if done(&messages) {
+                return messages;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("messages never settled: {messages:#?}");
+    }
+
+    async fn customer_of(&self, order_id: i64) -> i64 {
+        let order = self.app.store.get_order(order_id).await.unwrap();
+        order.customer_id.expect("a customer")
+    }
+}
+
+async fn a_stop_texted_twice_revokes_consent_once_and_is_answered_once(backend: Backend) {
+    // Arrange
+    let rig = sms_rig(backend).await;
+    let order_id = rig.order_for(SMS_ONLY_PHONE, "K-1").await;
+    let customer_id = rig.customer_of(order_id).await;
+    rig.messages_until(order_id, |m| m.len() == 1 && m[0].state == "delivered")
+        .await;
+
+    // Act: Twilio delivers the same webhook twice.
+    for _ in 0..2 {
+        let answer = rig.text_from(SMS_ONLY_PHONE, "SMkstop", "Stop").await;
+        assert_eq!(answer.status(), 200);
+    }
+
+    // Assert
+    let reply_delivered = |m: &[MessageView]| {
+        m.iter()
+            .any(|m| m.template_key == "opt_out_ack" && m.state == "delivered")
+    };
+    let messages = rig
+        .customer_messages_until(customer_id, reply_delivered)
+        .await;
+    let replies: Vec<&MessageView> = messages.iter().filter(|m| m.order_id.is_none()).collect();
+    assert_eq!(replies.len(), 1, "{replies:#?}");
+    assert_eq!(replies[0].channel.as_deref(), Some("sms"));
+    let customer = rig.app.store.get_customer(customer_id).await.unwrap();
+    let revoked: Vec<_> = customer
+        .consents
+        .iter()
+        .filter(|c| c.purpose == "promotional" && !c.granted)
+        .map(|c| (c.channel.as_str(), c.source.as_str()))
+        .collect();
+    assert_eq!(revoked, [("sms", "keyword")]);
+
+    let texts = rig.sms_texts().await;
+    assert_eq!(texts.len(), 2, "{texts:?}");
+    let reply = texts[1]["body"].as_str().unwrap();
+    assert_eq!(texts[1]["to"], SMS_ONLY_PHONE);
+    assert!(reply.contains("unsubscribed"), "{reply}");
+    assert!(reply.contains("START"), "{reply}");
+}
+
+async fn order_updates_still_reach_a_customer_who_texted_stop(backend: Backend) {
+    // Arrange
+    let rig = sms_rig(backend).await;
+    let order_id = rig.order_for(SMS_ONLY_PHONE, "K-2").await;
+    let customer_id = rig.customer_of(order_id).await;
+    rig.text_from(SMS_ONLY_PHONE, "SMk2stop", "STOP").await;
+    let acknowledged = |m: &[MessageView]| {
+        m.iter()
+            .any(|m| m.template_key == "opt_out_ack" && m.state == "delivered")
+    };
+    rig.customer_messages_until(customer_id, acknowledged).await;
+
+    // Act
+    let event = json!({"status": "in_transit", "raw_status": "in_transit",
+        "happened_at": "2026-11-21T08:00:00Z"});
+    let added = rig
+        .app
+        .api_post(&format!("/api/v1/orders/{order_id}/events"), &event)
+        .await;
+    assert!(added.status().is_success(), "{}", added.status());
+
+    // Assert
+    let shipped = |m: &[MessageView]| {
+        m.iter()
+            .any(|m| m.template_key == "shipped" && m.state == "delivered")
+    };
+    let messages = rig.messages_until(order_id, shipped).await;
+    let shipped = messages
+        .iter()
+        .find(|m| m.template_key == "shipped")
+        .unwrap();
+    assert_eq!(shipped.channel.as_deref(), Some("sms"));
+    let texts = rig.sms_texts().await;
+    let last = texts.last().unwrap()["body"].as_str().unwrap();
+    assert!(last.contains("#K-2"), "{last}");
+}
+
+async fn a_phone_without_rcs_gets_the_message_by_sms(backend: Backend) {
+    let rig = sms_rig(backend).await;
+    let port = rig.app.address.rsplit(':').next().unwrap().to_string();
     let order_id = rig.order_for(SMS_ONLY_PHONE, "R-10").await;
 
     // Twilio's callback brings the handset's delivery back.
@@ -622,6 +829,9 @@ async fn an_undelivered_sms_falls_back_to_email_with_the_carriers_reason(backend
 
 on_both_backends!(
     an_undelivered_sms_falls_back_to_email_with_the_carriers_reason,
+    a_stop_on_rcs_is_acknowledged_on_rcs_as_rbm_asks,
+    a_stop_texted_twice_revokes_consent_once_and_is_answered_once,
+    order_updates_still_reach_a_customer_who_texted_stop,
     a_phone_without_rcs_gets_the_message_by_sms,
     a_phone_without_rcs_gets_the_message_by_email,
     an_expired_rcs_message_falls_back,

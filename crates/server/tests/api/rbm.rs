@@ -1,5 +1,5 @@
-//! `POST /webhooks/rbm`: Google's handshake, signatures, and de-duplication of what
-//! Google redelivers.
+//! `POST /webhooks/rbm`: Google's handshake, signatures, de-duplication of what
+//! Google redelivers, and the unsubscribe a phone sends as a text and an event.
 
 use base64::Engine;
 use serde_json::{json, Value};
@@ -124,7 +124,95 @@ async fn a_redelivered_message_is_stored_once(backend: Backend) {
     );
 }
 
+/// A customer with the phone [`user_text`] sends from, who placed an order; their id.
+async fn customer(app: &TestApp) -> i64 {
+    let body = json!({
+        "external_id": "B-1", "number": "#B1", "currency": "USD", "total": "10.00",
+        "placed_at": "2026-11-20T10:00:00Z", "status": "confirmed",
+        "customer": {"phone": "+16135550123", "first_name": "Ana"},
+        "line_items": [{"title": "Mug", "quantity": 1, "unit_price": "10.00"}]
+    });
+    let created = app.api_post("/api/v1/orders", &body).await;
+    assert_eq!(created.status(), 201);
+    let order_id = created.json::<Value>().await.unwrap()["id"]
+        .as_i64()
+        .unwrap();
+    let order = app.store.get_order(order_id).await.unwrap();
+    order.customer_id.unwrap()
+}
+
+fn user_event(event_id: &str, event_type: &str) -> Value {
+    json!({
+        "senderPhoneNumber": "+16135550123", "eventType": event_type, "eventId": event_id,
+        "sendTime": "2026-12-01T10:00:01.000Z", "agentId": "shop@rbm.goog"
+    })
+}
+
+async fn an_unsubscribe_sent_as_text_and_event_is_acknowledged_once(backend: Backend) {
+    // Arrange: Google Messages' Unsubscribe menu sends both.
+    let app = app(backend).await;
+    let customer_id = customer(&app).await;
+    let (text, text_data) = envelope(&user_text("m-stop", "STOP"), "message");
+    let (event, event_data) = envelope(&user_event("e-unsub", "UNSUBSCRIBE"), "event");
+
+    // Act
+    let posted = post(&app, &text, Some(&sign(CLIENT_TOKEN, &text_data))).await;
+    assert_eq!(posted.status(), 200);
+    let posted = post(&app, &event, Some(&sign(CLIENT_TOKEN, &event_data))).await;
+    assert_eq!(posted.status(), 200);
+    app.drain_ahead(chrono::Duration::zero()).await;
+
+    // Assert
+    let consent = app.store.get_customer(customer_id).await.unwrap().consents;
+    let rcs: Vec<(&str, bool)> = consent
+        .iter()
+        .filter(|c| c.channel == "rcs")
+        .map(|c| (c.purpose.as_str(), c.granted))
+        .collect();
+    assert_eq!(rcs, [("promotional", false)]);
+    let messages = app.store.list_customer_messages(customer_id).await.unwrap();
+    let replies: Vec<&str> = messages
+        .iter()
+        .filter(|m| m.order_id.is_none())
+        .map(|m| m.template_key.as_str())
+        .collect();
+    assert_eq!(replies, ["opt_out_ack"]);
+}
+
+async fn a_subscribe_event_grants_consent_again_and_is_confirmed(backend: Backend) {
+    // Arrange
+    let app = app(backend).await;
+    let customer_id = customer(&app).await;
+    let (stop, stop_data) = envelope(&user_event("e-1", "UNSUBSCRIBE"), "event");
+    let (start, start_data) = envelope(&user_event("e-2", "SUBSCRIBE"), "event");
+
+    // Act
+    post(&app, &stop, Some(&sign(CLIENT_TOKEN, &stop_data))).await;
+    post(&app, &start, Some(&sign(CLIENT_TOKEN, &start_data))).await;
+    app.drain_ahead(chrono::Duration::zero()).await;
+
+    // Assert
+    let consent = app.store.get_customer(customer_id).await.unwrap().consents;
+    let sources: Vec<(bool, &str)> = consent
+        .iter()
+        .map(|c| (c.granted, c.source.as_str()))
+        .collect();
+    assert_eq!(
+        sources,
+        [(false, "rcs:unsubscribe"), (true, "rcs:subscribe")]
+    );
+    let messages = app.store.list_customer_messages(customer_id).await.unwrap();
+    let replies: Vec<&str> = messages
+        .iter()
+        .filter(|m| m.order_id.is_none())
+        .map(|m| m.template_key.as_str())
+        .collect();
+    assert_eq!(replies, ["opt_out_ack", "opt_in_ack"]);
+}
+
 on_both_backends!(
+    an_unsubscribe_sent_as_text_and_event_is_acknowledged_once,
+    a_subscribe_event_grants_consent_again_and_is_confirmed,
     the_handshake_echoes_the_secret_for_our_token_only,
     unsigned_or_missigned_deliveries_are_refused_and_not_stored,
     a_server_without_a_client_token_refuses_everything,

@@ -1,6 +1,6 @@
 //! `POST /webhooks/sms`: Twilio's status callbacks and inbound texts, verified by
 //! `X-Twilio-Signature`, stored once, and turned into receipts, inbound messages and
-//! opt-outs.
+//! keywords: STOP, START and HELP change consent and queue their one reply.
 
 use channels::sms::twilio::sign;
 use serde_json::json;
@@ -20,6 +20,8 @@ on_both_backends!(
     delivered_moves_the_message_and_undelivered_never_undoes_it,
     an_inbound_text_is_stored_for_its_customer_on_the_sms_channel,
     stop_revokes_sms_consent_and_start_grants_it_again,
+    a_stop_twilio_already_answered_changes_consent_but_queues_no_reply,
+    help_gets_one_answer_and_leaves_consent_alone,
     a_replayed_callback_changes_nothing,
     malformed_requests_name_the_field,
 );
@@ -234,6 +236,21 @@ async fn an_inbound_text_is_stored_for_its_customer_on_the_sms_channel(backend: 
     assert_eq!(message.provider_message_id, "SMin1");
 }
 
+/// The customer's SMS consent records: granted or not, and where from.
+fn sms_consent(customer: &store::CustomerView) -> Vec<(bool, String)> {
+    let sms = customer.consents.iter().filter(|c| c.channel == "sms");
+    sms.map(|c| (c.granted, c.source.clone())).collect()
+}
+
+/// The customer's messages that concern no order: template and only channel's use.
+async fn replies(app: &TestApp, customer_id: i64) -> Vec<store::MessageView> {
+    let messages = app.store.list_customer_messages(customer_id).await.unwrap();
+    messages
+        .into_iter()
+        .filter(|m| m.order_id.is_none())
+        .collect()
+}
+
 async fn stop_revokes_sms_consent_and_start_grants_it_again(backend: Backend) {
     // Arrange
     let app = app(backend).await;
@@ -248,22 +265,70 @@ async fn stop_revokes_sms_consent_and_start_grants_it_again(backend: Backend) {
     let started = app.store.get_customer(customer_id).await.unwrap();
 
     // Assert
-    let sms_consent = |customer: &store::CustomerView| {
-        let sms = customer.consents.iter().filter(|c| c.channel == "sms");
-        sms.map(|c| (c.granted, c.source.clone()))
-            .collect::<Vec<_>>()
-    };
+    assert_eq!(sms_consent(&stopped), [(false, "keyword".to_string())]);
     assert_eq!(
-        sms_consent(&stopped),
-        [(false, "sms:unsubscribe".to_string())]
+        sms_consent(&started),
+        [
+            (false, "keyword".to_string()),
+            (true, "keyword".to_string())
+        ]
     );
-    let latest = sms_consent(&started).last().cloned();
-    assert_eq!(latest, Some((true, "sms:subscribe".to_string())));
+    let promotional = started
+        .consents
+        .iter()
+        .filter(|c| c.purpose == "promotional");
+    assert_eq!(promotional.count(), 2);
     let texts = app.store.list_inbound(customer_id).await.unwrap();
-    assert!(
-        texts.is_empty(),
-        "keywords are not kept as conversation: {texts:?}"
+    let bodies: Vec<&str> = texts.iter().map(|t| t.body.as_str()).collect();
+    assert_eq!(bodies, ["STOP", "start"]);
+    let answers: Vec<(String, Option<domain::Status>, String)> = replies(&app, customer_id)
+        .await
+        .into_iter()
+        .map(|m| (m.template_key, m.status, m.state))
+        .collect();
+    assert_eq!(
+        answers,
+        [
+            ("opt_out_ack".to_string(), None, "pending".to_string()),
+            ("opt_in_ack".to_string(), None, "pending".to_string()),
+        ]
     );
+}
+
+async fn a_stop_twilio_already_answered_changes_consent_but_queues_no_reply(backend: Backend) {
+    // Arrange
+    let app = app(backend).await;
+    let (_, customer_id) = order_with_customer(&app).await;
+    let mut stop = inbound("SMtw", "STOP");
+    stop.push(("OptOutType", "STOP"));
+
+    // Act
+    let answer = post(&app, "", &stop).await;
+    app.drain().await;
+
+    // Assert
+    assert_eq!(answer.status(), 200);
+    let customer = app.store.get_customer(customer_id).await.unwrap();
+    assert_eq!(sms_consent(&customer), [(false, "keyword".to_string())]);
+    assert!(replies(&app, customer_id).await.is_empty());
+}
+
+async fn help_gets_one_answer_and_leaves_consent_alone(backend: Backend) {
+    // Arrange
+    let app = app(backend).await;
+    let (_, customer_id) = order_with_customer(&app).await;
+
+    // Act
+    post(&app, "", &inbound("SMhelp", "Help?")).await;
+    post(&app, "", &inbound("SMhelp", "Help?")).await;
+    app.drain().await;
+
+    // Assert
+    let customer = app.store.get_customer(customer_id).await.unwrap();
+    assert!(sms_consent(&customer).is_empty(), "{customer:?}");
+    let answers = replies(&app, customer_id).await;
+    let keys: Vec<&str> = answers.iter().map(|m| m.template_key.as_str()).collect();
+    assert_eq!(keys, ["help"]);
 }
 
 async fn a_replayed_callback_changes_nothing(backend: Backend) {

@@ -188,6 +188,32 @@ impl super::super::Backend {
         list_messages(&mut *self.read.acquire().await?, order_id).await
     }
 
+    pub(crate) async fn unsubscribe_email(
+        &self,
+        token: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<i64>> {
+        let mut tx = self.begin_write().await?;
+        let customer = unsubscribe_email(&mut tx, token, now).await?;
+        tx.commit().await?;
+        Ok(customer)
+    }
+
+    pub(crate) async fn customer_by_unsubscribe_token(&self, token: &str) -> Result<Option<i64>> {
+        customer_by_unsubscribe_token(&mut *self.read.acquire().await?, token).await
+    }
+
+    pub(crate) async fn unsubscribe_token(&self, customer_id: i64) -> Result<Option<String>> {
+        unsubscribe_token(&mut *self.read.acquire().await?, customer_id).await
+    }
+
+    pub(crate) async fn list_customer_messages(
+        &self,
+        customer_id: i64,
+    ) -> Result<Vec<MessageView>> {
+        list_customer_messages(&mut *self.read.acquire().await?, customer_id).await
+    }
+
     pub(crate) async fn reroute_expired(&self, now: DateTime<Utc>) -> Result<usize> {
         let mut tx = self.begin_write().await?;
         let count = reroute_expired(&mut tx, now).await?;

@@ -61,8 +61,8 @@ async fn insert_customer(
 ) -> Result<i64> {
     let row = sqlx::query(
         "INSERT INTO customers (source, external_id, email, phone, first_name, last_name,
-                    locale, time_zone, created_at, updated_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) RETURNING id",
+                    locale, time_zone, created_at, updated_at, unsubscribe_token)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, $10) RETURNING id",
     )
     .bind(source)
     .bind(&customer.external_id)
@@ -73,6 +73,7 @@ async fn insert_customer(
     .bind(customer.locale.as_ref().map(|l| l.as_str()))
     .bind(customer.time_zone.as_ref().map(|t| t.as_str()))
     .bind(now)
+    .bind(crate::new_tracking_token())
     .fetch_one(&mut *conn)
     .await?;
     Ok(row.try_get(0)?)
@@ -185,4 +186,49 @@ pub(super) async fn record_consent(
     .execute(&mut *conn)
     .await?;
     Ok(())
+}
+
+/// The consent source of a one-click unsubscribe from an email's link or header.
+const EMAIL_UNSUBSCRIBE_SOURCE: &str = "email:unsubscribe";
+
+/// Withdraws promotional email consent from the customer whose unsubscribe token this
+/// is; their id, or `None` for a token no customer has. A repeat records nothing more.
+pub(super) async fn unsubscribe_email(
+    conn: &mut Conn,
+    token: &str,
+    now: DateTime<Utc>,
+) -> Result<Option<i64>> {
+    let Some(customer_id) = customer_by_unsubscribe_token(conn, token).await? else {
+        return Ok(None);
+    };
+    let record = domain::ConsentRecord {
+        purpose: domain::Purpose::Promotional,
+        channel: domain::Channel::Email,
+        granted: false,
+        source: EMAIL_UNSUBSCRIBE_SOURCE.to_string(),
+        recorded_at: now,
+    };
+    record_consent(conn, customer_id, &record).await?;
+    Ok(Some(customer_id))
+}
+
+/// The customer an unsubscribe token belongs to.
+pub(super) async fn customer_by_unsubscribe_token(
+    conn: &mut Conn,
+    token: &str,
+) -> Result<Option<i64>> {
+    let row = sqlx::query("SELECT id FROM customers WHERE unsubscribe_token = $1")
+        .bind(token)
+        .fetch_optional(&mut *conn)
+        .await?;
+    Ok(row.map(|r| r.try_get(0)).transpose()?)
+}
+
+/// A customer's unsubscribe token.
+pub(super) async fn unsubscribe_token(conn: &mut Conn, customer_id: i64) -> Result<Option<String>> {
+    let row = sqlx::query("SELECT unsubscribe_token FROM customers WHERE id = $1")
+        .bind(customer_id)
+        .fetch_optional(&mut *conn)
+        .await?;
+    Ok(row.map(|r| r.try_get(0)).transpose()?.flatten())
 }

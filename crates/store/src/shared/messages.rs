@@ -1,7 +1,10 @@
 //! Outgoing messages through their states, provider receipts, inbound messages and
 //! templates.
 
-use domain::{ConsentRecord, InboundInput, MessageState, Purpose, ReceiptInput, SubscriptionInput};
+use domain::{
+    Channel, ConsentRecord, InboundInput, Keyword, MessageState, Purpose, ReceiptInput,
+    SubscriptionInput,
+};
 
 use super::*;
 
@@ -47,7 +50,7 @@ pub(super) async fn claim_due(
         .collect::<Result<_, _>>()?)
 }
 
-/// The claimed messages with their order, customer and shipment, in `ids` order.
+/// The claimed messages with their order (none for replies), customer and shipment, in `ids` order.
 pub(super) async fn load_due(conn: &mut Conn, ids: &[Uuid]) -> Result<Vec<DueMessage>> {
     let mut found = Vec::with_capacity(ids.len());
     for chunk in ids.chunks(ROWS_PER_STATEMENT) {
@@ -58,8 +61,8 @@ pub(super) async fn load_due(conn: &mut Conn, ids: &[Uuid]) -> Result<Vec<DueMes
                 o.status_detail, o.tracking_token, o.shipping_address,
                 c.id, c.first_name, c.last_name, c.phone, c.email, c.locale,
                 s.id, s.carrier, s.tracking_number, s.tracking_url, s.estimated_delivery,
-                c.time_zone, m.exhausted, m.escalated_at
-             FROM outbox m JOIN orders o ON o.id = m.order_id
+                c.time_zone, m.exhausted, m.escalated_at, m.only_channel, c.unsubscribe_token
+             FROM outbox m LEFT JOIN orders o ON o.id = m.order_id
              LEFT JOIN customers c ON c.id = m.customer_id
              LEFT JOIN shipments s ON s.id = m.shipment_id
              WHERE m.id IN ({})",
@@ -160,17 +163,9 @@ fn list_placeholders(count: usize) -> String {
 }
 
 fn due_from_row(r: &<Db as sqlx::Database>::Row) -> Result<DueMessage> {
-    let address: Option<String> = r.try_get(13)?;
-    let order = MessageOrder {
-        id: r.try_get(5)?,
-        number: r.try_get(6)?,
-        currency: r.try_get(7)?,
-        total_minor: r.try_get(8)?,
-        placed_at: r.try_get(9)?,
-        status: parse_status(&r.try_get::<String, _>(10)?)?,
-        status_detail: r.try_get(11)?,
-        tracking_token: r.try_get(12)?,
-        shipping_address: address.and_then(|a| serde_json::from_str(&a).ok()),
+    let order = match r.try_get::<Option<i64>, _>(5)? {
+        None => None,
+        Some(_) => Some(order_from_row(r)?),
     };
     let customer = match r.try_get::<Option<i64>, _>(14)? {
         None => None,
@@ -182,6 +177,7 @@ fn due_from_row(r: &<Db as sqlx::Database>::Row) -> Result<DueMessage> {
             email: r.try_get(18)?,
             locale: r.try_get(19)?,
             time_zone: r.try_get(25)?,
+            unsubscribe_token: r.try_get(29)?,
         }),
     };
     let shipment = match r.try_get::<Option<i64>, _>(20)? {
@@ -197,7 +193,7 @@ fn due_from_row(r: &<Db as sqlx::Database>::Row) -> Result<DueMessage> {
     Ok(DueMessage {
         id: r.try_get(0)?,
         template_key: r.try_get(1)?,
-        status: parse_status(&r.try_get::<String, _>(2)?)?,
+        status: optional_status(r.try_get(2)?)?,
         purpose: r.try_get(3)?,
         attempts: r.try_get(4)?,
         order,
@@ -209,10 +205,32 @@ fn due_from_row(r: &<Db as sqlx::Database>::Row) -> Result<DueMessage> {
             .filter(|c| !c.is_empty())
             .map(str::to_string)
             .collect(),
+        only_channel: r.try_get(28)?,
         consents: Vec::new(),
         recent_promotional: Vec::new(),
         escalated: r.try_get::<Option<DateTime<Utc>>, _>(27)?.is_some(),
     })
+}
+
+/// The order columns of a [`load_due`] row that has an order.
+fn order_from_row(r: &<Db as sqlx::Database>::Row) -> Result<MessageOrder> {
+    let address: Option<String> = r.try_get(13)?;
+    Ok(MessageOrder {
+        id: r.try_get(5)?,
+        number: r.try_get(6)?,
+        currency: r.try_get(7)?,
+        total_minor: r.try_get(8)?,
+        placed_at: r.try_get(9)?,
+        status: parse_status(&r.try_get::<String, _>(10)?)?,
+        status_detail: r.try_get(11)?,
+        tracking_token: r.try_get(12)?,
+        shipping_address: address.and_then(|a| serde_json::from_str(&a).ok()),
+    })
+}
+
+/// A nullable status column: NULL for messages about no order.
+fn optional_status(name: Option<String>) -> Result<Option<Status>> {
+    name.as_deref().map(parse_status).transpose()
 }
 
 /// Records a batch of outcomes. Messages sent after one provider call, nearly all of a
@@ -620,20 +638,46 @@ fn state_after_receipt(
 }
 
 /// Keeps a message a customer sent, linked to the customer with that phone number.
-/// A replay of the same provider message adds nothing.
+/// A keyword (STOP, START, HELP) also changes consent and queues its one reply, in the
+/// same transaction. A replay of the same provider message adds nothing.
 pub(super) async fn record_inbound(
     conn: &mut Conn,
     input: &InboundInput,
     now: DateTime<Utc>,
 ) -> Result<Applied> {
     let customer_id = customer_by_phone(conn, input.phone.as_str()).await?;
+    let Some(inbound_id) = insert_inbound(conn, input, customer_id, now).await? else {
+        // A replay: the keyword it may be was answered when it first came.
+        return Ok(Applied {
+            customer_id,
+            ..Applied::default()
+        });
+    };
+    let notifications = match input.keyword() {
+        Some(keyword) => answer_keyword(conn, input, keyword, inbound_id, customer_id, now).await?,
+        None => 0,
+    };
+    Ok(Applied {
+        customer_id,
+        notifications,
+        ..Applied::default()
+    })
+}
+
+/// Stores an inbound message; its id, or `None` when the provider sent it before.
+async fn insert_inbound(
+    conn: &mut Conn,
+    input: &InboundInput,
+    customer_id: Option<i64>,
+    now: DateTime<Utc>,
+) -> Result<Option<i64>> {
     let content = serde_json::to_string(&input.content)
         .map_err(|e| StoreError::Corrupt(format!("inbound content: {e}")))?;
-    sqlx::query(
+    let row = sqlx::query(
         "INSERT INTO inbound_messages (channel, provider_message_id, customer_id, phone, kind,
             body, content, sent_at, received_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-         ON CONFLICT (channel, provider_message_id) DO NOTHING",
+         ON CONFLICT (channel, provider_message_id) DO NOTHING RETURNING id",
     )
     .bind(input.channel.as_str())
     .bind(&input.provider_message_id)
@@ -644,12 +688,120 @@ pub(super) async fn record_inbound(
     .bind(content)
     .bind(input.at)
     .bind(now)
+    .fetch_optional(&mut *conn)
+    .await?;
+    Ok(row.map(|r| r.try_get(0)).transpose()?)
+}
+
+/// The consent source of a keyword texted on any channel.
+pub(super) const KEYWORD_SOURCE: &str = "keyword";
+
+/// Applies a keyword: STOP and START change promotional consent on the channel it came
+/// on, for every customer with the number; the customer it was filed under gets the one
+/// reply, unless the provider already answered it. How many replies were queued.
+async fn answer_keyword(
+    conn: &mut Conn,
+    input: &InboundInput,
+    keyword: Keyword,
+    inbound_id: i64,
+    customer_id: Option<i64>,
+    now: DateTime<Utc>,
+) -> Result<usize> {
+    if let Some(granted) = keyword.grants_promotional() {
+        let record = ConsentRecord {
+            purpose: Purpose::Promotional,
+            channel: input.channel,
+            granted,
+            source: KEYWORD_SOURCE.to_string(),
+            recorded_at: input.at,
+        };
+        record_consent_by_phone(conn, input.phone.as_str(), &record).await?;
+    }
+    // An unknown number has no customer to address a reply to.
+    let Some(customer_id) = customer_id else {
+        return Ok(0);
+    };
+    if input.provider_answered {
+        return Ok(0);
+    }
+    let reply = Reply {
+        customer_id,
+        template_key: keyword.reply_template(),
+        channel: input.channel,
+        reply_to: Some(inbound_id),
+    };
+    queue_reply(conn, &reply, now).await
+}
+
+/// A message answering the customer, about no order.
+struct Reply {
+    customer_id: i64,
+    template_key: &'static str,
+    /// It goes back on the channel the customer used, and on no other.
+    channel: Channel,
+    /// The inbound message it answers, when it answers one (events carry no message).
+    reply_to: Option<i64>,
+}
+
+/// How long an opt-out or opt-in acknowledgement covers a repeat of the same request.
+/// Google Messages' Unsubscribe menu sends a STOP text and an UNSUBSCRIBE event
+/// together; the customer should read one confirmation, not two.
+const ACK_REPEAT_WINDOW_MINUTES: i64 = 10;
+
+/// Queues a reply: transactional (the customer asked for it, so quiet hours, caps and
+/// revoked promotional consent do not hold it), due now. Returns 1, or 0 when the same
+/// acknowledgement was just queued, or this inbound message already has its reply.
+async fn queue_reply(conn: &mut Conn, reply: &Reply, now: DateTime<Utc>) -> Result<usize> {
+    if repeats_last_ack(conn, reply, now).await? {
+        return Ok(0);
+    }
+    let done = sqlx::query(
+        "INSERT INTO outbox (id, customer_id, template_key, purpose, created_at,
+            next_attempt_at, updated_at, only_channel, reply_to)
+         VALUES ($1, $2, $3, 'transactional', $4, $4, $4, $5, $6)
+         ON CONFLICT (reply_to) DO NOTHING",
+    )
+    .bind(Uuid::now_v7())
+    .bind(reply.customer_id)
+    .bind(reply.template_key)
+    .bind(now)
+    .bind(reply.channel.as_str())
+    .bind(reply.reply_to)
     .execute(&mut *conn)
     .await?;
-    Ok(Applied {
-        customer_id,
-        ..Applied::default()
-    })
+    Ok(done.rows_affected() as usize)
+}
+
+/// Whether `reply` acknowledges the same change as the customer's latest
+/// acknowledgement on its channel, queued within the window. STOP, START, STOP gets three
+/// answers; STOP and the unsubscribe event together get one.
+async fn repeats_last_ack(conn: &mut Conn, reply: &Reply, now: DateTime<Utc>) -> Result<bool> {
+    let acks = [
+        Keyword::OptOut.reply_template(),
+        Keyword::OptIn.reply_template(),
+    ];
+    if !acks.contains(&reply.template_key) {
+        return Ok(false);
+    }
+    // Ids are UUIDv7: the greatest is the latest queued.
+    let last = sqlx::query(
+        "SELECT template_key, created_at FROM outbox
+         WHERE customer_id = $1 AND only_channel = $2 AND template_key IN ($3, $4)
+         ORDER BY id DESC LIMIT 1",
+    )
+    .bind(reply.customer_id)
+    .bind(reply.channel.as_str())
+    .bind(acks[0])
+    .bind(acks[1])
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some(last) = last else {
+        return Ok(false);
+    };
+    let key: String = last.try_get(0)?;
+    let at: DateTime<Utc> = last.try_get(1)?;
+    let window = Duration::minutes(ACK_REPEAT_WINDOW_MINUTES);
+    Ok(key == reply.template_key && at > now - window)
 }
 
 /// The customer most recently updated with this phone number.
@@ -663,17 +815,32 @@ async fn customer_by_phone(conn: &mut Conn, phone: &str) -> Result<Option<i64>> 
     Ok(row.map(|r| r.try_get(0)).transpose()?)
 }
 
-/// Records a customer's unsubscribe or resubscribe as promotional consent on that
-/// channel, for every customer with the number. Transactional messages about orders the
-/// customer placed stay allowed, as RBM's rules for unsubscribed users allow.
+/// Records `record` for every customer with the number: the person behind a phone may
+/// be on file more than once (a guest order and an account).
+async fn record_consent_by_phone(
+    conn: &mut Conn,
+    phone: &str,
+    record: &ConsentRecord,
+) -> Result<()> {
+    let rows = sqlx::query("SELECT id FROM customers WHERE phone = $1")
+        .bind(phone)
+        .fetch_all(&mut *conn)
+        .await?;
+    for row in rows {
+        record_consent(conn, row.try_get(0)?, record).await?;
+    }
+    Ok(())
+}
+
+/// Records a customer's unsubscribe or resubscribe (RBM's UNSUBSCRIBE and SUBSCRIBE
+/// events) as promotional consent on that channel, for every customer with the number,
+/// and queues the acknowledgement. Transactional messages about orders the customer
+/// placed stay allowed, as RBM's rules for unsubscribed users allow.
 pub(super) async fn record_subscription(
     conn: &mut Conn,
     input: &SubscriptionInput,
+    now: DateTime<Utc>,
 ) -> Result<Applied> {
-    let rows = sqlx::query("SELECT id FROM customers WHERE phone = $1")
-        .bind(input.phone.as_str())
-        .fetch_all(&mut *conn)
-        .await?;
     let verb = if input.subscribed {
         "subscribe"
     } else {
@@ -686,16 +853,43 @@ pub(super) async fn record_subscription(
         source: format!("{}:{verb}", input.channel.as_str()),
         recorded_at: input.at,
     };
-    let mut last = None;
-    for row in rows {
-        let id: i64 = row.try_get(0)?;
-        record_consent(conn, id, &record).await?;
-        last = Some(id);
-    }
+    record_consent_by_phone(conn, input.phone.as_str(), &record).await?;
+    let Some(customer_id) = customer_by_phone(conn, input.phone.as_str()).await? else {
+        return Ok(Applied::default());
+    };
+    let keyword = if input.subscribed {
+        Keyword::OptIn
+    } else {
+        Keyword::OptOut
+    };
+    let reply = Reply {
+        customer_id,
+        template_key: keyword.reply_template(),
+        channel: input.channel,
+        reply_to: None,
+    };
     Ok(Applied {
-        customer_id: last,
+        customer_id: Some(customer_id),
+        notifications: queue_reply(conn, &reply, now).await?,
         ..Applied::default()
     })
+}
+
+/// Every message to a customer (order updates and replies), oldest first.
+pub(super) async fn list_customer_messages(
+    conn: &mut Conn,
+    customer_id: i64,
+) -> Result<Vec<MessageView>> {
+    let sql = format!("{MESSAGE_SELECT} WHERE customer_id = $1 ORDER BY id");
+    let rows = sqlx::query(&sql)
+        .bind(customer_id)
+        .fetch_all(&mut *conn)
+        .await?;
+    let mut messages = Vec::with_capacity(rows.len());
+    for row in &rows {
+        messages.push(message_view(conn, row).await?);
+    }
+    Ok(messages)
 }
 
 /// Every message about an order, with history and attempts, oldest first.
@@ -728,7 +922,7 @@ pub(super) async fn message_view(
         id,
         order_id: r.try_get(1)?,
         template_key: r.try_get(2)?,
-        status: parse_status(&r.try_get::<String, _>(3)?)?,
+        status: optional_status(r.try_get(3)?)?,
         state: r.try_get(4)?,
         channel: r.try_get(5)?,
         attempts: r.try_get(6)?,

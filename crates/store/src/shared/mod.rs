@@ -96,7 +96,7 @@ pub(crate) async fn apply_command(
         }
         Command::Receipt(input) => apply_receipt(conn, input, opts.now).await,
         Command::Inbound(input) => record_inbound(conn, input, opts.now).await,
-        Command::Subscription(input) => record_subscription(conn, input).await,
+        Command::Subscription(input) => record_subscription(conn, input, opts.now).await,
         Command::Ignore { .. } => Ok(Applied::default()),
     }
 }

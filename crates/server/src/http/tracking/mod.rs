@@ -95,7 +95,7 @@ async fn load_order(state: &AppState, token: &str) -> store::Result<Option<Order
     }
 }
 
-fn brand_of(state: Option<&AppState>) -> Brand {
+pub(crate) fn brand_of(state: Option<&AppState>) -> Brand {
     match state {
         Some(state) => Brand::from_shop(&state.config.shop),
         None => Brand::from_shop(&ShopConfig::default()),
@@ -103,7 +103,7 @@ fn brand_of(state: Option<&AppState>) -> Brand {
 }
 
 /// Renders a page with the headers every tracking response carries.
-fn render(status: StatusCode, page: &impl Template) -> Response {
+pub(crate) fn render(status: StatusCode, page: &impl Template) -> Response {
     let (status, body) = match page.render() {
         Ok(body) => (status, body),
         Err(error) => {
@@ -140,7 +140,7 @@ const PAGE_HEADERS: [(&str, &str); 6] = [
 ];
 
 /// Whether `token` looks like one Tidings issues: 32 lowercase hex characters.
-fn is_token_shaped(token: &str) -> bool {
+pub(crate) fn is_token_shaped(token: &str) -> bool {
     token.len() == 32
         && token
             .bytes()
@@ -154,15 +154,15 @@ const DEFAULT_ACCENT: &str = "#1a73e8";
 const DEFAULT_INK: &str = "#1f2328";
 
 /// What every page shows of the shop, validated for use in HTML and CSS.
-struct Brand {
-    shop_name: String,
-    logo_url: Option<String>,
+pub(crate) struct Brand {
+    pub(crate) shop_name: String,
+    pub(crate) logo_url: Option<String>,
     /// Decoration only (the top band, progress dots); may be any safe colour.
-    accent: String,
+    pub(crate) accent: String,
     /// Links, buttons and focus rings: the accent when it reads on white, else dark.
-    ink: String,
-    support_email: Option<String>,
-    lang: &'static str,
+    pub(crate) ink: String,
+    pub(crate) support_email: Option<String>,
+    pub(crate) lang: &'static str,
 }
 
 impl Brand {
