@@ -36,6 +36,15 @@ const FIXTURE: &str = include_str!("../tests/fixtures/shopify-order.json");
 const FIXTURE_ORDER_ID: &str = "450789469";
 /// First order id used; far from the fixture's so no replacement collides with it.
 const FIRST_ORDER_ID: u64 = 7_000_000_000;
+/// The fixture's customer, id and address; replaced so that orders come from a crowd of
+/// shoppers, as a shop's do, rather than all from one (whose row every order would
+/// then wait for).
+const FIXTURE_CUSTOMER_ID: &str = "207119551";
+const FIXTURE_EMAILS: [&str; 2] = ["bob.norman@hostmail.com", "bench@example.com"];
+const FIRST_CUSTOMER_ID: u64 = 8_000_000_000;
+/// Shoppers in the crowd: order `n` comes from shopper `n % SHOPPERS`, so a long run
+/// has repeat customers too.
+const SHOPPERS: usize = 50_000;
 /// No run may take longer than this, however slow the server.
 const RUN_DEADLINE: Duration = Duration::from_secs(300);
 /// How long the processor may take to empty the inbox before the wait gives up.
@@ -413,6 +422,21 @@ fn order_template() -> String {
     serde_json::to_string(&fixture["order"]).expect("a JSON value serializes")
 }
 
+/// Order `n`: its own order id, from shopper `n % SHOPPERS`.
+fn order_body(template: &str, n: usize) -> String {
+    let shopper = n % SHOPPERS;
+    let mut body = template
+        .replace(FIXTURE_ORDER_ID, &(FIRST_ORDER_ID + n as u64).to_string())
+        .replace(
+            FIXTURE_CUSTOMER_ID,
+            &(FIRST_CUSTOMER_ID + shopper as u64).to_string(),
+        );
+    for email in FIXTURE_EMAILS {
+        body = body.replace(email, &format!("shopper{shopper}@example.com"));
+    }
+    body
+}
+
 /// `count` distinct deliveries to the server on `port`: order ids from
 /// `FIRST_ORDER_ID + first`, webhook ids `{tag}-{n}`. Built before the clock starts so
 /// the load does no signing, formatting or header building.
@@ -420,7 +444,7 @@ fn prepare(port: u16, tag: &str, first: usize, count: usize) -> Arc<Vec<Delivery
     let template = order_template();
     let deliveries = (first..first + count)
         .map(|n| {
-            let body = template.replace(FIXTURE_ORDER_ID, &(FIRST_ORDER_ID + n as u64).to_string());
+            let body = order_body(&template, n);
             let head = format!(
                 "POST /webhooks/shopify HTTP/1.1\r\nhost: 127.0.0.1:{port}\r\n\
                  content-type: application/json\r\nx-shopify-topic: orders/create\r\n\
