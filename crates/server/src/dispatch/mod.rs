@@ -193,10 +193,14 @@ impl Dispatcher {
                     dispatcher.sweep().await;
                 }
                 let previous = std::mem::take(&mut unrecorded);
+                let recorded_some = !previous.is_empty();
                 let (claimed, outcomes) = dispatcher.clone().run_overlapped(previous).await;
                 unrecorded = outcomes;
                 match claimed {
                     Ok(sent) if sent > 0 => continue,
+                    // Recording the last batch may have made messages due at once (a
+                    // 404 sends its message on to SMS): look again before idling.
+                    Ok(_) if recorded_some => continue,
                     Ok(_) => {}
                     Err(error) => {
                         tracing::error!(error.message = %error, "claiming due messages failed");
