@@ -160,8 +160,9 @@ impl RbmClient {
     /// already used, so a retry after a timeout cannot deliver twice.
     ///
     /// # Errors
-    /// [`RbmError::NotReachable`] when the phone has no RCS for this agent; otherwise as
-    /// described on [`RbmError`].
+    /// [`RbmError::NotReachable`] when the phone has no RCS for this agent, which is
+    /// remembered as its capabilities (see [`RbmClient::known_unreachable`]); otherwise
+    /// as described on [`RbmError`].
     #[tracing::instrument(name = "rbm send", skip_all, fields(message_id = %message_id))]
     pub async fn send(
         &self,
@@ -172,14 +173,30 @@ impl RbmClient {
         let body = serde_json::to_vec(body).map_err(RbmError::Encode)?;
         let message_id = message_id.to_string();
         let url = self.phone_url(phone, &["agentMessages"], &[("messageId", &message_id)]);
-        self.call(Call {
-            operation: "send",
-            method: Method::POST,
-            url,
-            body: Some(body),
-        })
-        .await?;
-        Ok(())
+        let sent = self
+            .call(Call {
+                operation: "send",
+                method: Method::POST,
+                url,
+                body: Some(body),
+            })
+            .await;
+        if let Err(RbmError::NotReachable) = &sent {
+            self.capability_cache().insert(
+                phone.as_str(),
+                Reachability::NotReachable,
+                Instant::now(),
+            );
+        }
+        sent.map(drop)
+    }
+
+    /// Whether `phone` answered 404 (to a send or a capability check) within the cache's
+    /// negative time to live: sending to it over RCS again would only answer 404 again.
+    /// Answers from memory alone, never calling Google.
+    pub fn known_unreachable(&self, phone: &PhoneNumber) -> bool {
+        let remembered = self.capability_cache().get(phone.as_str(), Instant::now());
+        matches!(remembered, Some(Reachability::NotReachable))
     }
 
     /// Withdraws a message Google has not delivered yet.
@@ -277,7 +294,7 @@ impl RbmClient {
     }
 
     /// Forgets the remembered capabilities of `phone`, for when something newer is known
-    /// (the customer just wrote to the agent over RCS, or a send answered 404).
+    /// (the customer just wrote to the agent over RCS).
     pub fn forget_capabilities(&self, phone: &PhoneNumber) {
         self.capability_cache().remove(phone.as_str());
     }

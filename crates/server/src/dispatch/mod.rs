@@ -96,6 +96,17 @@ impl<P> Sender<P> {
     }
 }
 
+/// Says on the attempt why it skipped RCS, so that the message's history explains it.
+fn note_rcs_skipped(recorded: &mut Recorded) {
+    const SKIPPED: &str = "RCS skipped: the phone answered RBM with 404 recently";
+    if let Some(attempt) = recorded.attempt.as_mut() {
+        attempt.detail = Some(match attempt.detail.take() {
+            Some(detail) => format!("{SKIPPED}; {detail}"),
+            None => SKIPPED.to_string(),
+        });
+    }
+}
+
 /// One message's attempt, ready to record.
 type Recorded = Outcome;
 
@@ -427,8 +438,22 @@ impl Dispatcher {
         recorded
     }
 
-    async fn plan_and_send(&self, message: DueMessage) -> Recorded {
-        let channel = match self.policy.plan(&message, &self.available, Utc::now()) {
+    async fn plan_and_send(&self, mut message: DueMessage) -> Recorded {
+        let mut plan = self.policy.plan(&message, &self.available, Utc::now());
+        // A phone that answered 404 a moment ago goes straight to the next channel,
+        // without another RBM call and another round through the outbox; when no other
+        // channel may carry the message, RCS is asked again.
+        let mut skipped_rcs = false;
+        if matches!(plan, Plan::Send(Channel::Rcs)) && self.rcs_known_absent(&message) {
+            message.exhausted.push(Channel::Rcs.as_str().to_string());
+            match self.policy.plan(&message, &self.available, Utc::now()) {
+                next @ Plan::Send(_) => (plan, skipped_rcs) = (next, true),
+                _ => {
+                    message.exhausted.pop();
+                }
+            }
+        }
+        let channel = match plan {
             Plan::Send(channel) => channel,
             Plan::Defer { until, reason } => {
                 tracing::debug!(%reason, "message deferred");
@@ -450,7 +475,19 @@ impl Dispatcher {
         let clock = Instant::now();
         let result = self.send_on(channel, &message).await;
         let duration_ms = clock.elapsed().as_millis() as i64;
-        self.settle(&message, channel, started_at, duration_ms, result)
+        let mut recorded = self.settle(&message, channel, started_at, duration_ms, result);
+        if skipped_rcs {
+            note_rcs_skipped(&mut recorded);
+        }
+        recorded
+    }
+
+    /// Whether the RCS provider already knows the message's phone has no RCS.
+    fn rcs_known_absent(&self, message: &DueMessage) -> bool {
+        let (Some(rcs), Ok(phone)) = (&self.rcs, self.phone(message)) else {
+            return false;
+        };
+        rcs.provider.known_unreachable(&phone)
     }
 
     async fn send_on(&self, channel: Channel, message: &DueMessage) -> Result<(), Failure> {

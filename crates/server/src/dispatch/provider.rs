@@ -119,6 +119,15 @@ impl Provider {
 }
 
 impl Provider {
+    /// Whether the provider knows, without asking, that `phone` has no RCS: RBM
+    /// remembers a 404 for its negative capability TTL. MaaP platforms are always asked.
+    pub fn known_unreachable(&self, phone: &PhoneNumber) -> bool {
+        match self {
+            Provider::Rbm(client) => client.known_unreachable(phone),
+            Provider::Maap(_) => false,
+        }
+    }
+
     /// Withdraws an undelivered message: `true` when it was withdrawn, `false` when it
     /// had been delivered already.
     ///

@@ -827,7 +827,53 @@ async fn an_undelivered_sms_falls_back_to_email_with_the_carriers_reason(backend
     assert_eq!(received[0]["rcpt_tos"], json!(["ana@example.com"]));
 }
 
+async fn a_phone_that_answered_404_gets_the_next_update_straight_by_sms(backend: Backend) {
+    // Arrange: SMS through the emulator's Twilio API (see the test above).
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .unwrap()
+        .port();
+    let rig = Rig::start_full(
+        backend,
+        |config| {
+            config.listen = format!("127.0.0.1:{port}");
+            config.public_url = format!("http://127.0.0.1:{port}");
+            config.sms.base_url = config.rbm.base_url.clone();
+            config.sms.account_sid = Some("AC00000000000000000000000000000000".into());
+            config.sms.auth_token = Some("emulator-auth-token".to_string().into());
+            config.sms.from = Some("+15005550006".into());
+        },
+        |_| {},
+    )
+    .await;
+    let delivered = |m: &[MessageView]| m.len() == 1 && m[0].state == "delivered";
+    let attempts = |message: &MessageView| -> Vec<(String, String)> {
+        let log = message.attempt_log.iter();
+        log.map(|a| (a.channel.clone(), a.outcome.clone()))
+            .collect()
+    };
+
+    // Act
+    let first = rig.order_for(SMS_ONLY_PHONE, "R-13").await;
+    let first = rig.messages_until(first, delivered).await.remove(0);
+    let second = rig.order_for(SMS_ONLY_PHONE, "R-14").await;
+    let second = rig.messages_until(second, delivered).await.remove(0);
+
+    // Assert: the first learns the phone has no RCS; the second does not ask again.
+    let pair = |c: &str, o: &str| (c.to_string(), o.to_string());
+    let first_attempts = attempts(&first);
+    assert_eq!(
+        first_attempts,
+        [pair("rcs", "unreachable"), pair("sms", "sent")]
+    );
+    assert_eq!(attempts(&second), [pair("sms", "sent")]);
+    let detail = second.attempt_log[0].detail.clone().unwrap_or_default();
+    assert!(detail.contains("RCS skipped"), "{detail}");
+    assert_eq!(rig.sms_texts().await.len(), 2);
+}
+
 on_both_backends!(
+    a_phone_that_answered_404_gets_the_next_update_straight_by_sms,
     an_undelivered_sms_falls_back_to_email_with_the_carriers_reason,
     a_stop_on_rcs_is_acknowledged_on_rcs_as_rbm_asks,
     a_stop_texted_twice_revokes_consent_once_and_is_answered_once,
