@@ -13,7 +13,7 @@ use store::{ApplyOptions, AttemptRecord, MessageView, Outcome, SendOutcome};
 use uuid::Uuid;
 
 use crate::helpers::{Backend, TestApp};
-use crate::messaging::{Rig, RCS_PHONE};
+use crate::messaging::{sms_rig, Rig, RCS_PHONE};
 use crate::on_both_backends;
 
 const REASON: &str = "delivered on rcs but not read within 600 s";
@@ -267,35 +267,6 @@ async fn an_escalated_message_read_before_its_second_send_is_not_sent(backend: B
         .claim_due_messages(10, now, now + TimeDelta::minutes(1))
         .await;
     assert!(due.unwrap().is_empty());
-}
-
-/// A rig sending RCS and SMS through the emulator, with Tidings' settings then changed
-/// by `configure`.
-pub async fn sms_rig(
-    backend: Backend,
-    configure: impl FnOnce(&mut tidings::Config),
-    emulator: impl FnOnce(&mut emulator::EmulatorConfig),
-) -> Rig {
-    // Twilio-style status callbacks are signed over the URL Tidings gave, so Tidings
-    // serves at its public URL: a port picked up front.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .unwrap()
-        .port();
-    Rig::start_full(
-        backend,
-        |config| {
-            config.listen = format!("127.0.0.1:{port}");
-            config.public_url = format!("http://127.0.0.1:{port}");
-            config.sms.base_url = config.rbm.base_url.clone();
-            config.sms.account_sid = Some("AC00000000000000000000000000000000".into());
-            config.sms.auth_token = Some("emulator-auth-token".to_string().into());
-            config.sms.from = Some("+15005550006".into());
-            configure(config);
-        },
-        emulator,
-    )
-    .await
 }
 
 /// A rig sending RCS and SMS, escalating after one second; the handset at

@@ -166,6 +166,35 @@ impl Rig {
     }
 }
 
+/// A rig sending RCS and SMS through the emulator, with Tidings' settings then changed
+/// by `configure`.
+pub async fn sms_rig(
+    backend: Backend,
+    configure: impl FnOnce(&mut tidings::Config),
+    emulator: impl FnOnce(&mut emulator::EmulatorConfig),
+) -> Rig {
+    // Twilio-style status callbacks are signed over the URL Tidings gave, so Tidings
+    // serves at its public URL: a port picked up front.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .unwrap()
+        .port();
+    Rig::start_full(
+        backend,
+        |config| {
+            config.listen = format!("127.0.0.1:{port}");
+            config.public_url = format!("http://127.0.0.1:{port}");
+            config.sms.base_url = config.rbm.base_url.clone();
+            config.sms.account_sid = Some("AC00000000000000000000000000000000".into());
+            config.sms.auth_token = Some(TWILIO_AUTH_TOKEN.to_string().into());
+            config.sms.from = Some("+15005550006".into());
+            configure(config);
+        },
+        emulator,
+    )
+    .await
+}
+
 fn states(messages: &[MessageView]) -> Vec<(&str, &str)> {
     messages
         .iter()
@@ -574,29 +603,6 @@ async fn a_phone_without_rcs_gets_the_message_by_email(backend: Backend) {
 /// The auth token the emulator's Twilio-compatible API signs its webhooks with.
 const TWILIO_AUTH_TOKEN: &str = "emulator-auth-token";
 
-/// A rig that also sends SMS through the emulator's Twilio-compatible API. Its status
-/// callbacks are signed over the URL Tidings gave, so Tidings must serve at its public
-/// URL: a port picked up front.
-async fn sms_rig(backend: Backend) -> Rig {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .unwrap()
-        .port();
-    Rig::start_full(
-        backend,
-        |config| {
-            config.listen = format!("127.0.0.1:{port}");
-            config.public_url = format!("http://127.0.0.1:{port}");
-            config.sms.base_url = config.rbm.base_url.clone();
-            config.sms.account_sid = Some("AC00000000000000000000000000000000".into());
-            config.sms.auth_token = Some(TWILIO_AUTH_TOKEN.to_string().into());
-            config.sms.from = Some("+15005550006".into());
-        },
-        |_| {},
-    )
-    .await
-}
-
 impl Rig {
     /// Posts an inbound text from `phone` to `/webhooks/sms`, signed as Twilio signs it.
     async fn text_from(&self, phone: &str, sid: &str, body: &str) -> reqwest::Response {
@@ -646,7 +652,7 @@ impl Rig {
 
 async fn a_stop_texted_twice_revokes_consent_once_and_is_answered_once(backend: Backend) {
     // Arrange
-    let rig = sms_rig(backend).await;
+    let rig = sms_rig(backend, |_| {}, |_| {}).await;
     let order_id = rig.order_for(SMS_ONLY_PHONE, "K-1").await;
     let customer_id = rig.customer_of(order_id).await;
     rig.messages_until(order_id, |m| m.len() == 1 && m[0].state == "delivered")
@@ -688,7 +694,7 @@ async fn a_stop_texted_twice_revokes_consent_once_and_is_answered_once(backend: 
 
 async fn order_updates_still_reach_a_customer_who_texted_stop(backend: Backend) {
     // Arrange
-    let rig = sms_rig(backend).await;
+    let rig = sms_rig(backend, |_| {}, |_| {}).await;
     let order_id = rig.order_for(SMS_ONLY_PHONE, "K-2").await;
     let customer_id = rig.customer_of(order_id).await;
     rig.text_from(SMS_ONLY_PHONE, "SMk2stop", "STOP").await;
@@ -724,7 +730,7 @@ async fn order_updates_still_reach_a_customer_who_texted_stop(backend: Backend) 
 }
 
 async fn a_phone_without_rcs_gets_the_message_by_sms(backend: Backend) {
-    let rig = sms_rig(backend).await;
+    let rig = sms_rig(backend, |_| {}, |_| {}).await;
     let port = rig.app.address.rsplit(':').next().unwrap().to_string();
     let order_id = rig.order_for(SMS_ONLY_PHONE, "R-10").await;
 
@@ -767,19 +773,9 @@ async fn an_undelivered_sms_falls_back_to_email_with_the_carriers_reason(backend
         return;
     };
     let smtp_port = smtp.port;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .unwrap()
-        .port();
-    let rig = Rig::start_full(
+    let rig = sms_rig(
         backend,
         |config| {
-            config.listen = format!("127.0.0.1:{port}");
-            config.public_url = format!("http://127.0.0.1:{port}");
-            config.sms.base_url = config.rbm.base_url.clone();
-            config.sms.account_sid = Some("AC00000000000000000000000000000000".into());
-            config.sms.auth_token = Some("emulator-auth-token".to_string().into());
-            config.sms.from = Some("+15005550006".into());
             config.email.smtp_url = Some(format!("smtp://127.0.0.1:{smtp_port}"));
             config.email.from = Some("Tidings Shop <orders@shop.example>".into());
         },
@@ -828,24 +824,8 @@ async fn an_undelivered_sms_falls_back_to_email_with_the_carriers_reason(backend
 }
 
 async fn a_phone_that_answered_404_gets_the_next_update_straight_by_sms(backend: Backend) {
-    // Arrange: SMS through the emulator's Twilio API (see the test above).
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .unwrap()
-        .port();
-    let rig = Rig::start_full(
-        backend,
-        |config| {
-            config.listen = format!("127.0.0.1:{port}");
-            config.public_url = format!("http://127.0.0.1:{port}");
-            config.sms.base_url = config.rbm.base_url.clone();
-            config.sms.account_sid = Some("AC00000000000000000000000000000000".into());
-            config.sms.auth_token = Some("emulator-auth-token".to_string().into());
-            config.sms.from = Some("+15005550006".into());
-        },
-        |_| {},
-    )
-    .await;
+    // Arrange
+    let rig = sms_rig(backend, |_| {}, |_| {}).await;
     let delivered = |m: &[MessageView]| m.len() == 1 && m[0].state == "delivered";
     let attempts = |message: &MessageView| -> Vec<(String, String)> {
         let log = message.attempt_log.iter();

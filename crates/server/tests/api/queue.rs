@@ -8,9 +8,9 @@ use tidings::http::api::Scope;
 
 use store::MessageView;
 
-use crate::escalation::{add_event, queued_message, queued_message_with, sms_rig, update_message};
+use crate::escalation::{add_event, queued_message, queued_message_with, update_message};
 use crate::helpers::{json, Backend, Options, TestApp};
-use crate::messaging::SMS_ONLY_PHONE;
+use crate::messaging::{sms_rig, SMS_ONLY_PHONE};
 use crate::on_both_backends;
 
 async fn due_order_updates_are_claimed_before_older_promotions(backend: Backend) {
