@@ -191,11 +191,12 @@ impl RbmClient {
         sent.map(drop)
     }
 
-    /// Whether `phone` answered 404 (to a send or a capability check) within the cache's
-    /// negative time to live: sending to it over RCS again would only answer 404 again.
-    /// Answers from memory alone, never calling Google.
-    pub fn known_unreachable(&self, phone: &PhoneNumber) -> bool {
-        let remembered = self.capability_cache().get(phone.as_str(), Instant::now());
+    /// Whether the phone with E.164 number `e164` (as [`PhoneNumber::as_str`] writes it)
+    /// answered 404, to a send or a capability check, within the cache's negative time
+    /// to live: sending to it over RCS again would only answer 404 again. Answers from
+    /// memory alone, never calling Google; a number in another form is simply not known.
+    pub fn known_unreachable(&self, e164: &str) -> bool {
+        let remembered = self.capability_cache().get(e164, Instant::now());
         matches!(remembered, Some(Reachability::NotReachable))
     }
 

@@ -529,9 +529,11 @@ fn a_template_without_a_traffic_type_is_sent_as_a_transaction_with_its_ttl() {
 
 #[test]
 fn dates_are_written_in_the_customers_time_zone() {
-    let body = json!({"contentMessage": {"text":
-        "{% if shipment.eta %}{{ shipment.eta | date('short') }} {{ shipment.eta | time }}{% else %}-{% endif %}"
-    }});
+    let text = concat!(
+        "{% if shipment.eta %}{{ shipment.eta | date('short') }} ",
+        "{{ shipment.eta | time }}{% else %}-{% endif %}"
+    );
+    let body = json!({"contentMessage": {"text": text}});
     let mut set = templates();
     set.with_override("delayed", "es", &body.to_string())
         .unwrap();

@@ -318,7 +318,11 @@ impl Dispatcher {
             match self.store.record_send_outcomes(outcomes, Utc::now()).await {
                 Ok(()) => return,
                 Err(error) => {
-                    tracing::warn!(attempt, error.message = %error, "recording send outcomes failed");
+                    tracing::warn!(
+                        attempt,
+                        error.message = %error,
+                        "recording send outcomes failed"
+                    );
                     tokio::time::sleep(Duration::from_millis(100 << attempt)).await;
                 }
             }
@@ -482,12 +486,15 @@ impl Dispatcher {
         recorded
     }
 
-    /// Whether the RCS provider already knows the message's phone has no RCS.
+    /// Whether the RCS provider already knows the message's phone has no RCS. Asked
+    /// of every RCS send, so it looks the stored number up as it is (customers' phones
+    /// are stored in E.164) instead of parsing it again.
     fn rcs_known_absent(&self, message: &DueMessage) -> bool {
-        let (Some(rcs), Ok(phone)) = (&self.rcs, self.phone(message)) else {
-            return false;
-        };
-        rcs.provider.known_unreachable(&phone)
+        let phone = message.customer.as_ref().and_then(|c| c.phone.as_deref());
+        match (&self.rcs, phone) {
+            (Some(rcs), Some(e164)) => rcs.provider.known_unreachable(e164),
+            _ => false,
+        }
     }
 
     async fn send_on(&self, channel: Channel, message: &DueMessage) -> Result<(), Failure> {

@@ -119,11 +119,12 @@ impl Provider {
 }
 
 impl Provider {
-    /// Whether the provider knows, without asking, that `phone` has no RCS: RBM
-    /// remembers a 404 for its negative capability TTL. MaaP platforms are always asked.
-    pub fn known_unreachable(&self, phone: &PhoneNumber) -> bool {
+    /// Whether the provider knows, without asking, that the phone with E.164 number
+    /// `e164` has no RCS: RBM remembers a 404 for its negative capability TTL. MaaP
+    /// platforms are always asked.
+    pub fn known_unreachable(&self, e164: &str) -> bool {
         match self {
-            Provider::Rbm(client) => client.known_unreachable(phone),
+            Provider::Rbm(client) => client.known_unreachable(e164),
             Provider::Maap(_) => false,
         }
     }

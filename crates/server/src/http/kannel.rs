@@ -42,25 +42,12 @@ pub async fn webhook(
     verify(&state, &params)?;
 
     let report = report(&params)?;
-    let stored = kannel::stored_body(&report, Utc::now());
-    let key = kannel::key(&stored)?;
-    let span = tracing::Span::current();
-    span.record("topic", key.topic.as_str());
-    span.record("delivery_id", key.delivery_id.as_str());
-    kannel::parse(&stored)?;
-    accept(
-        &state,
-        kannel::SOURCE,
-        key.delivery_id,
-        key.topic,
-        Bytes::from(stored),
-    )
-    .await
+    store(&state, kannel::stored_body(&report, Utc::now())).await
 }
 
 /// `GET|POST /webhooks/kannel/inbound`: one text a customer sent, as smsbox's
 /// `sms-service` passes it: `?id=%I&from=%p&to=%P&text=%a&ts=%T&secret=…`.
-#[tracing::instrument(name = "kannel inbound", skip_all, fields(delivery_id))]
+#[tracing::instrument(name = "kannel inbound", skip_all, fields(topic, delivery_id))]
 pub async fn inbound(
     State(state): State<AppState>,
     OriginalUri(uri): OriginalUri,
@@ -69,18 +56,18 @@ pub async fn inbound(
     verify(&state, &params)?;
 
     let mo = mo(&params, &state.config.default_region)?;
-    let stored = kannel::stored_mo_body(&mo, Utc::now());
+    store(&state, kannel::stored_mo_body(&mo, Utc::now())).await
+}
+
+/// Checks that a stored document parses, then stores it under its key, once.
+async fn store(state: &AppState, stored: Vec<u8>) -> ApiResult<Json<Value>> {
     let key = kannel::key(&stored)?;
-    tracing::Span::current().record("delivery_id", key.delivery_id.as_str());
+    let span = tracing::Span::current();
+    span.record("topic", key.topic.as_str());
+    span.record("delivery_id", key.delivery_id.as_str());
     kannel::parse(&stored)?;
-    accept(
-        &state,
-        kannel::SOURCE,
-        key.delivery_id,
-        key.topic,
-        Bytes::from(stored),
-    )
-    .await
+    let body = Bytes::from(stored);
+    accept(state, kannel::SOURCE, key.delivery_id, key.topic, body).await
 }
 
 /// Checks the query's secret against `sms.dlr_secret`, in constant time.

@@ -880,25 +880,18 @@ pub(super) async fn list_customer_messages(
     conn: &mut Conn,
     customer_id: i64,
 ) -> Result<Vec<MessageView>> {
-    let sql = format!("{MESSAGE_SELECT} WHERE customer_id = $1 ORDER BY id");
-    let rows = sqlx::query(&sql)
-        .bind(customer_id)
-        .fetch_all(&mut *conn)
-        .await?;
-    let mut messages = Vec::with_capacity(rows.len());
-    for row in &rows {
-        messages.push(message_view(conn, row).await?);
-    }
-    Ok(messages)
+    messages_where(conn, "customer_id", customer_id).await
 }
 
 /// Every message about an order, with history and attempts, oldest first.
 pub(super) async fn list_messages(conn: &mut Conn, order_id: i64) -> Result<Vec<MessageView>> {
-    let sql = format!("{MESSAGE_SELECT} WHERE order_id = $1 ORDER BY id");
-    let rows = sqlx::query(&sql)
-        .bind(order_id)
-        .fetch_all(&mut *conn)
-        .await?;
+    messages_where(conn, "order_id", order_id).await
+}
+
+/// The messages whose `column` (a fixed column name, never input) is `id`, oldest first.
+async fn messages_where(conn: &mut Conn, column: &str, id: i64) -> Result<Vec<MessageView>> {
+    let sql = format!("{MESSAGE_SELECT} WHERE {column} = $1 ORDER BY id");
+    let rows = sqlx::query(&sql).bind(id).fetch_all(&mut *conn).await?;
     let mut messages = Vec::with_capacity(rows.len());
     for row in &rows {
         messages.push(message_view(conn, row).await?);
