@@ -92,11 +92,7 @@ pub fn wait_for<'a>(
 ///
 /// A send that would wait longer goes back to the outbox instead of holding its lease
 /// (and a slot of the dispatcher) while the quota refills.
-pub async fn take_within(
-    buckets: &[Bucket],
-    cost: u32,
-    most: Duration,
-) -> Result<(), Duration> {
+pub async fn take_within(buckets: &[Bucket], cost: u32, most: Duration) -> Result<(), Duration> {
     let now = Instant::now();
     let wait = wait_for(buckets, cost, now);
     if wait > most {

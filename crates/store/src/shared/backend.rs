@@ -163,10 +163,12 @@ impl super::super::Backend {
         now: DateTime<Utc>,
         lease_until: DateTime<Utc>,
     ) -> Result<Vec<DueMessage>> {
-        let mut tx = self.begin_write().await?;
+        let mut conn = self.relaxed_connection().await?;
+        let mut tx = Self::begin_relaxed(&mut conn).await?;
         release_expired_leases(&mut tx, now).await?;
         let ids = claim_due(&mut tx, limit, now, lease_until).await?;
         tx.commit().await?;
+        drop(conn);
         if ids.is_empty() {
             return Ok(Vec::new());
         }
@@ -178,7 +180,8 @@ impl super::super::Backend {
         outcomes: &[Outcome],
         now: DateTime<Utc>,
     ) -> Result<()> {
-        let mut tx = self.begin_write().await?;
+        let mut conn = self.relaxed_connection().await?;
+        let mut tx = Self::begin_relaxed(&mut conn).await?;
         record_outcomes(&mut tx, outcomes, now).await?;
         tx.commit().await?;
         Ok(())
