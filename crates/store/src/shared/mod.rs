@@ -27,6 +27,7 @@ mod fallback;
 mod inbox;
 mod keys;
 mod messages;
+mod metrics;
 mod orders;
 mod reads;
 
@@ -38,6 +39,7 @@ use fallback::*;
 use inbox::*;
 use keys::*;
 use messages::*;
+use metrics::*;
 use orders::*;
 use reads::*;
 
