@@ -90,6 +90,46 @@ pub struct CustomerMetrics {
     pub last_order_at: Option<DateTime<Utc>>,
     /// Mean days between consecutive orders; `None` with fewer than two.
     pub mean_days_between: Option<f64>,
+    /// The scores of the last scoring run; `None` before one included the customer.
+    pub rfm: Option<Rfm>,
+    /// The probability that the customer still buys (BG/NBD).
+    pub p_alive: Option<f64>,
+    pub expected_orders_90d: Option<f64>,
+    /// When the next order is expected; `None` when none is within a year.
+    pub next_order_at: Option<DateTime<Utc>>,
+    /// Expected spend per order times the orders expected in the next year.
+    pub expected_value_minor: Option<i64>,
+    pub scored_at: Option<DateTime<Utc>>,
+}
+
+/// RFM quintile scores, 1 to 5, 5 the best.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct Rfm {
+    pub recency: i64,
+    pub frequency: i64,
+    pub monetary: i64,
+}
+
+/// What scoring reads of a customer.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ScoringInput {
+    pub customer_id: i64,
+    pub orders: i64,
+    pub spent_minor: i64,
+    pub first_order_minor: i64,
+    pub first_order_at: Option<DateTime<Utc>>,
+    pub last_order_at: Option<DateTime<Utc>>,
+}
+
+/// What scoring writes for a customer.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CustomerScores {
+    pub customer_id: i64,
+    pub rfm: Rfm,
+    pub p_alive: Option<f64>,
+    pub expected_orders_90d: Option<f64>,
+    pub next_order_at: Option<DateTime<Utc>>,
+    pub expected_value_minor: Option<i64>,
 }
 
 impl CustomerMetrics {
@@ -115,6 +155,12 @@ impl CustomerMetrics {
             first_order_at,
             last_order_at,
             mean_days_between,
+            rfm: None,
+            p_alive: None,
+            expected_orders_90d: None,
+            next_order_at: None,
+            expected_value_minor: None,
+            scored_at: None,
         }
     }
 }

@@ -96,3 +96,72 @@ async fn a_customers_metrics_follow_their_orders(backend: Backend) {
         .starts_with("2026-10-11"));
     assert_eq!(m["mean_days_between"], 10.0);
 }
+
+on_both_backends!(scoring_ranks_customers_and_predicts_their_next_orders);
+
+/// 40 customers: the i-th bought i % 5 + 1 times, every (i % 7 + 2) weeks from a start
+/// that moves with i, each order worth 10 + i euros. Customer 39 spends the most.
+async fn scoring_ranks_customers_and_predicts_their_next_orders(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let start = chrono::Utc::now() - chrono::Duration::days(400);
+    let mut last_order_of = Vec::new();
+    for i in 0..40i64 {
+        let mut id = 0;
+        for n in 0..(i % 5 + 1) {
+            let at = start + chrono::Duration::days(i * 3 + n * 7 * (i % 7 + 2));
+            let mut body = order(
+                &format!("S-{i}-{n}"),
+                &format!("{}.00", 10 + i),
+                "",
+                "confirmed",
+            );
+            body["placed_at"] = json!(at.to_rfc3339());
+            body["customer"]["email"] = json!(format!("c{i}@example.com"));
+            id = place(&app, &body).await;
+        }
+        last_order_of.push(id);
+    }
+
+    let report = tidings::scoring::rescore(&app.store, chrono::Utc::now(), 20_000)
+        .await
+        .expect("scoring runs");
+    assert_eq!(report.customers, 40);
+    assert!(
+        report.models.is_some(),
+        "40 customers, 32 of them repeaters, are enough to fit"
+    );
+
+    let top = metrics(&app, last_order_of[39]).await;
+    assert_eq!(top["rfm"]["monetary"], 5, "{top}");
+    let one_order = metrics(&app, last_order_of[0]).await;
+    assert_eq!(one_order["rfm"]["frequency"], 1);
+    assert_eq!(one_order["rfm"]["monetary"], 1);
+    for customer in [&top, &one_order] {
+        let p_alive = customer["p_alive"].as_f64().expect("a probability");
+        assert!(p_alive > 0.0 && p_alive <= 1.0, "{customer}");
+        assert!(customer["expected_orders_90d"].as_f64().unwrap() >= 0.0);
+        assert!(customer["scored_at"].is_string());
+    }
+    // After a single order, a customer is alive by the model's definition: BG/NBD
+    // customers stop only right after a repeat purchase.
+    assert_eq!(one_order["p_alive"], 1.0);
+}
+
+on_both_backends!(with_too_little_history_rfm_is_scored_alone);
+
+async fn with_too_little_history_rfm_is_scored_alone(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let id = place(
+        &app,
+        &order("T-1", "10.00", "2026-10-01T10:00:00Z", "confirmed"),
+    )
+    .await;
+
+    let report = tidings::scoring::rescore(&app.store, chrono::Utc::now(), 20_000)
+        .await
+        .expect("scoring runs");
+    assert!(report.models.is_none());
+    let m = metrics(&app, id).await;
+    assert_eq!(m["rfm"]["monetary"], 1, "{m}");
+    assert_eq!(m["p_alive"], serde_json::Value::Null);
+}

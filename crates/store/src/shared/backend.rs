@@ -300,6 +300,29 @@ impl super::super::Backend {
         get_template(&mut *self.read.acquire().await?, key, locale).await
     }
 
+    pub(crate) async fn scoring_inputs(&self) -> Result<Vec<ScoringInput>> {
+        scoring_inputs(&mut *self.read.acquire().await?).await
+    }
+
+    /// Writes scores a few thousand customers per transaction, so that orders and
+    /// sends are not held up behind one long write. Scores are recomputed on every run,
+    /// so these commits need not wait for the disk.
+    pub(crate) async fn save_scores(
+        &self,
+        scores: &[CustomerScores],
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        for transaction in scores.chunks(ROWS_PER_STATEMENT * 10) {
+            let mut conn = self.relaxed_connection().await?;
+            let mut tx = Self::begin_relaxed(&mut conn).await?;
+            for chunk in transaction.chunks(ROWS_PER_STATEMENT) {
+                save_scores(&mut tx, chunk, now).await?;
+            }
+            tx.commit().await?;
+        }
+        Ok(())
+    }
+
     pub(crate) async fn list_templates(&self) -> Result<Vec<(String, String, String)>> {
         list_templates(&mut *self.read.acquire().await?).await
     }
