@@ -9,6 +9,8 @@
 //! - [`gamma_gamma`] is the Gamma-Gamma model of spend per order, which with BG/NBD
 //!   gives a predicted customer value.
 //!
+//! - [`segment`] is the filter language segments are written in.
+//!
 //! The models are fitted by maximum likelihood ([`fit`]) on the shop's own history.
 
 pub mod bgnbd;
@@ -16,6 +18,7 @@ pub mod fit;
 pub mod gamma_gamma;
 pub mod history;
 pub mod rfm;
+pub mod segment;
 mod special;
 
 pub use bgnbd::BgNbd;
