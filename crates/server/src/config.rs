@@ -80,6 +80,18 @@ pub struct ShopConfig {
     pub support_phone: Option<String>,
     /// Language of pages and messages when the customer's is unknown.
     pub default_locale: String,
+    /// The shop's currency (ISO 4217), in which segment filters state amounts.
+    pub currency: String,
+}
+
+impl ShopConfig {
+    /// Minor units in one major unit of the shop's currency: 100 for EUR, 1 for JPY.
+    pub fn minor_per_major(&self) -> f64 {
+        let exponent = domain::Currency::parse(&self.currency)
+            .map(|c| c.exponent())
+            .unwrap_or(2);
+        10f64.powi(exponent as i32)
+    }
 }
 
 /// A platform's webhook settings.
@@ -298,6 +310,7 @@ impl Default for ShopConfig {
             support_url: None,
             support_phone: None,
             default_locale: "en".into(),
+            currency: "USD".into(),
         }
     }
 }
@@ -351,6 +364,12 @@ impl Config {
             let region = &self.default_region;
             return Err(format!(
                 "default_region: {region:?} is not an ISO 3166 code such as US"
+            ));
+        }
+        if domain::Currency::parse(&self.shop.currency).is_err() {
+            return Err(format!(
+                "shop.currency: {:?} is not an ISO 4217 code such as USD",
+                self.shop.currency
             ));
         }
         let ingest = &self.ingest;
@@ -445,6 +464,8 @@ brand_color = "#1a73e8"
 # support_url = "https://shop.example/help"
 # Language used when a customer's own is unknown.
 default_locale = "en"
+# The currency (ISO 4217) amounts in segment filters are stated in.
+currency = "USD"
 
 [shopify]
 # The app's client secret; Shopify signs each webhook with it.

@@ -455,6 +455,21 @@ impl Store {
         on_backend!(self, b => b.get_template(key, locale).await)
     }
 
+    /// How many customers match `filter` (validated by the caller), and the first
+    /// `sample` of them by id. `minor_per_major` turns the filter's amounts, in major
+    /// units of the shop's currency, into the minor units the store keeps.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn segment_preview(
+        &self,
+        filter: &insight::segment::Filter,
+        minor_per_major: f64,
+        sample: i64,
+    ) -> Result<SegmentPreview> {
+        on_backend!(self, b => b.segment_preview(filter, minor_per_major, sample).await)
+    }
+
     /// Every customer with an order: what scoring reads.
     ///
     /// # Errors

@@ -467,3 +467,21 @@ pub struct MessageCounts {
     pub failed: i64,
     pub revoked: i64,
 }
+
+/// How many customers a segment holds, and a few of them.
+#[derive(Clone, Debug, Serialize)]
+pub struct SegmentPreview {
+    pub count: i64,
+    pub sample: Vec<SegmentMember>,
+}
+
+/// A customer in a segment's sample.
+#[derive(Clone, Debug, Serialize)]
+pub struct SegmentMember {
+    pub customer_id: i64,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub orders: i64,
+}

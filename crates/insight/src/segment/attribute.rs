@@ -69,8 +69,11 @@ pub const CATALOGUE: &[Attribute] = &[
         "orders.average",
         "average order value, in the shop's currency",
     ),
-    number("orders.days_since_last", "days since the last order"),
-    number("orders.days_since_first", "days since the first order"),
+    number("orders.days_since_last", "whole days since the last order"),
+    number(
+        "orders.days_since_first",
+        "whole days since the first order",
+    ),
     number(
         "orders.mean_days_between",
         "mean days between consecutive orders",

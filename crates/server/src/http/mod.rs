@@ -8,6 +8,7 @@ pub mod maap;
 pub mod messages;
 pub mod queue;
 pub mod rbm;
+pub mod segments;
 pub mod sms;
 pub mod templates;
 pub mod tracking;
@@ -68,6 +69,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/messages/{id}/redrive", post(messages::redrive))
         .route("/api/v1/customers/{id}", get(api::get_customer))
         .route("/api/v1/queue", get(queue::backlog))
+        .route("/api/v1/segments/preview", post(segments::preview))
         .route("/api/v1/templates", get(templates::list))
         .route(
             "/api/v1/templates/{key}/{locale}",

@@ -165,3 +165,171 @@ async fn with_too_little_history_rfm_is_scored_alone(backend: Backend) {
     assert_eq!(m["rfm"]["monetary"], 1, "{m}");
     assert_eq!(m["p_alive"], serde_json::Value::Null);
 }
+
+on_both_backends!(a_segment_counts_the_customers_its_filter_selects);
+
+/// One customer per row: orders placed that many days ago, each worth `total`; a
+/// promotional RCS consent or not; a locale.
+struct Shopper {
+    days_ago: &'static [i64],
+    total: &'static str,
+    rcs_promotional: bool,
+    locale: &'static str,
+}
+
+const SHOPPERS: [Shopper; 6] = [
+    Shopper {
+        days_ago: &[400, 200, 10],
+        total: "50.00",
+        rcs_promotional: true,
+        locale: "es-ES",
+    },
+    Shopper {
+        days_ago: &[100, 40],
+        total: "20.00",
+        rcs_promotional: true,
+        locale: "en-US",
+    },
+    Shopper {
+        days_ago: &[5],
+        total: "200.00",
+        rcs_promotional: false,
+        locale: "es-ES",
+    },
+    Shopper {
+        days_ago: &[300],
+        total: "15.00",
+        rcs_promotional: true,
+        locale: "en-US",
+    },
+    Shopper {
+        days_ago: &[90, 60, 30, 29],
+        total: "10.00",
+        rcs_promotional: false,
+        locale: "fr-FR",
+    },
+    Shopper {
+        days_ago: &[],
+        total: "0",
+        rcs_promotional: true,
+        locale: "es-ES",
+    },
+];
+
+async fn count(app: &TestApp, filter: serde_json::Value) -> i64 {
+    let response = app
+        .api_post(
+            "/api/v1/segments/preview",
+            &json!({ "filter": filter, "sample": 3 }),
+        )
+        .await;
+    assert_eq!(response.status(), 200, "{filter}");
+    let body = json(response).await;
+    assert!(body["sample"].as_array().unwrap().len() <= 3);
+    body["count"].as_i64().unwrap()
+}
+
+async fn a_segment_counts_the_customers_its_filter_selects(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let now = chrono::Utc::now();
+    for (i, s) in SHOPPERS.iter().enumerate() {
+        let customer = json!({
+            "email": format!("s{i}@example.com"), "locale": s.locale,
+            "consents": [{"purpose": "promotional", "channel": "rcs", "granted": s.rcs_promotional}]
+        });
+        if s.days_ago.is_empty() {
+            // A contact with no order: known through an order that was then cancelled.
+            let mut body = order(&format!("G-{i}"), "1.00", &now.to_rfc3339(), "cancelled");
+            body["customer"] = customer.clone();
+            place(&app, &body).await;
+        }
+        for (n, days) in s.days_ago.iter().enumerate() {
+            let at = now - chrono::Duration::days(*days) - chrono::Duration::hours(1);
+            let mut body = order(
+                &format!("G-{i}-{n}"),
+                s.total,
+                &at.to_rfc3339(),
+                "confirmed",
+            );
+            body["customer"] = customer.clone();
+            place(&app, &body).await;
+        }
+    }
+
+    // Each filter with the count worked out by hand from the table above.
+    let cases = [
+        ("orders.count >= 2", 3),
+        ("orders.count = 0", 1),
+        ("consent.promotional.rcs", 4),
+        ("not consent.promotional.rcs", 2),
+        ("consent.transactional.rcs", 6),
+        ("customer.locale = 'es-ES' and orders.count >= 1", 2),
+        ("customer.locale != 'es-ES'", 3),
+        ("orders.spent >= 100", 2),
+        ("orders.average > 40", 2),
+        ("orders.days_since_last <= 10", 2),
+        ("orders.days_since_last >= 30", 2),
+        ("orders.days_since_last = 29", 1),
+        ("not orders.days_since_last <= 10", 4),
+        ("orders.days_since_first > 365", 1),
+        // The customer with no order has spent nothing, which is under 20.
+        (
+            "(customer.locale = 'fr-FR' or orders.spent < 20) and contact.email",
+            3,
+        ),
+    ];
+    for (text, expected) in cases {
+        assert_eq!(count(&app, json!(text)).await, expected, "{text}");
+    }
+
+    // The same filter in JSON, and its text form given back.
+    let response = app
+        .api_post(
+            "/api/v1/segments/preview",
+            &json!({"filter": {"and": [{"is": "consent.promotional.rcs"},
+                {"compare": {"attribute": "orders.count", "op": ">=", "value": 2}}]}}),
+        )
+        .await;
+    let body = json(response).await;
+    assert_eq!(body["count"], 2);
+    assert_eq!(
+        body["text"],
+        "consent.promotional.rcs and orders.count >= 2"
+    );
+
+    // Scores take part once a scoring run has given them.
+    assert_eq!(count(&app, json!("rfm.monetary >= 1")).await, 0);
+    tidings::scoring::rescore(&app.store, now, 20_000)
+        .await
+        .unwrap();
+    assert_eq!(count(&app, json!("rfm.monetary >= 1")).await, 5);
+
+    // Faults are named, not answered with a 500.
+    let bad = app
+        .api_post(
+            "/api/v1/segments/preview",
+            &json!({"filter": "orders.count >= 'x'"}),
+        )
+        .await;
+    assert_eq!(bad.status(), 422);
+    let message = json(bad).await["error"]["message"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        message.contains("column 1") && message.contains("is a number"),
+        "{message}"
+    );
+    let bad = app
+        .api_post(
+            "/api/v1/segments/preview",
+            &json!({"filter": {"or": [{"is": "orders.count"}]}}),
+        )
+        .await;
+    assert_eq!(bad.status(), 422);
+    let message = json(bad).await["error"]["message"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(message.contains("or[0].is"), "{message}");
+}

@@ -300,6 +300,20 @@ impl super::super::Backend {
         get_template(&mut *self.read.acquire().await?, key, locale).await
     }
 
+    pub(crate) async fn segment_preview(
+        &self,
+        filter: &insight::segment::Filter,
+        minor_per_major: f64,
+        sample: i64,
+    ) -> Result<SegmentPreview> {
+        let ctx = Context {
+            now: Utc::now(),
+            minor_per_major,
+        };
+        let compiled = compile(filter, &ctx);
+        segment_preview(&mut *self.read.acquire().await?, &compiled, sample).await
+    }
+
     pub(crate) async fn scoring_inputs(&self) -> Result<Vec<ScoringInput>> {
         scoring_inputs(&mut *self.read.acquire().await?).await
     }

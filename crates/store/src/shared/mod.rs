@@ -30,6 +30,7 @@ mod messages;
 mod metrics;
 mod orders;
 mod reads;
+mod segments;
 
 use aggregate::*;
 use customers::*;
@@ -42,6 +43,7 @@ use messages::*;
 use metrics::*;
 use orders::*;
 use reads::*;
+use segments::*;
 
 type Conn = <Db as sqlx::Database>::Connection;
 
