@@ -104,8 +104,9 @@ impl BgNbd {
             return None;
         }
         let (mut low, mut high) = (0.0, limit);
-        // Expected purchases grow with the horizon: bisect for where they reach one.
-        for _ in 0..50 {
+        // Expected purchases grow with the horizon: bisect for where they reach one, to
+        // within limit / 2^20 (30 seconds in a year).
+        for _ in 0..20 {
             let mid = (low + high) / 2.0;
             if self.expected_purchases(s, mid) < 1.0 {
                 low = mid;

@@ -33,8 +33,17 @@ where
 {
     let problem = Negative(log_likelihood);
     let logs: Vec<f64> = start.iter().map(|p| p.ln()).collect();
+    // The search stops once the simplex's costs agree to about ten significant figures.
+    // An absolute tolerance would be below what f64 resolves on the large sums a big
+    // history gives, and the search would run to its last iteration.
+    let scale = problem.cost(&logs).map_or(1.0, |c| c.abs().max(1.0));
+    let tolerance = if scale.is_finite() {
+        scale * 1e-10
+    } else {
+        1e-10
+    };
     let solver = NelderMead::new(simplex(&logs))
-        .with_sd_tolerance(1e-12)
+        .with_sd_tolerance(tolerance)
         .map_err(|e| FitError::NoMaximum(e.to_string()))?;
     let result = Executor::new(problem, solver)
         .configure(|state| state.max_iters(MAX_ITERS))

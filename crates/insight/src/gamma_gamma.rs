@@ -40,7 +40,9 @@ impl GammaGamma {
                 what: "Gamma-Gamma needs at least 20 customers who bought again",
             });
         }
-        let best = maximise(&[1.0, 1.0, 1.0], |v| {
+        // γ is on the scale of the amounts: start it at their mean, not at 1.
+        let mean = repeaters.iter().map(|s| s.repeat_mean).sum::<f64>() / repeaters.len() as f64;
+        let best = maximise(&[1.0, 1.0, mean], |v| {
             let model = GammaGamma {
                 p: v[0],
                 q: v[1],

@@ -9,8 +9,21 @@ pub fn ln_gamma(x: f64) -> f64 {
 /// have shrunk far below f64's precision long before.
 const MAX_TERMS: usize = 100_000;
 
-/// Gauss's hypergeometric function ₂F₁(a, b; c; z) for 0 ≤ z < 1, by its power series.
+/// Gauss's hypergeometric function ₂F₁(a, b; c; z) for 0 ≤ z < 1.
+///
+/// By Euler's transformation, ₂F₁(a, b; c; z) = (1 − z)^(c−a−b) ₂F₁(c−a, c−b; c; z). In
+/// BG/NBD a, b and c all grow with a customer's purchases while c − a and c − b stay
+/// small, and the transformed series then converges in a few terms where the plain one
+/// would first grow for hundreds.
 pub fn hyp2f1(a: f64, b: f64, c: f64, z: f64) -> f64 {
+    if (c - a).abs() + (c - b).abs() < a.abs() + b.abs() {
+        return (1.0 - z).powf(c - a - b) * series(c - a, c - b, c, z);
+    }
+    series(a, b, c, z)
+}
+
+/// The power series of ₂F₁, summed until a term no longer changes the sum.
+fn series(a: f64, b: f64, c: f64, z: f64) -> f64 {
     let mut term = 1.0;
     let mut sum = 1.0;
     for n in 0..MAX_TERMS {
@@ -56,6 +69,9 @@ mod tests {
         // ₂F₁(a, b; b; z) = (1 − z)^(−a).
         let expected = (1.0 - 0.3f64).powf(-2.5);
         assert!((hyp2f1(2.5, 1.7, 1.7, 0.3) - expected).abs() < 1e-10);
+        // The same value whether or not Euler's transformation is taken.
+        let (a, b, c, z) = (150.3, 152.1, 152.9, 0.8);
+        assert!((hyp2f1(a, b, c, z) / series(a, b, c, z) - 1.0).abs() < 1e-9);
         assert_eq!(hyp2f1(3.0, 4.0, 5.0, 0.0), 1.0);
     }
 

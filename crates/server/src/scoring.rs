@@ -29,6 +29,10 @@ pub struct Report {
     /// The fitted models; `None` when the history was too short to fit them.
     pub models: Option<(BgNbd, Option<GammaGamma>)>,
     pub took: Duration,
+    /// Of which: reading the metrics, computing the scores, storing them.
+    pub reading: Duration,
+    pub scoring: Duration,
+    pub storing: Duration,
 }
 
 /// Scores every customer with an order and stores the scores.
@@ -45,19 +49,25 @@ pub async fn rescore(
         .scoring_inputs()
         .await
         .context("reading customer metrics")?;
+    let reading = started.elapsed();
 
     let customers = inputs.len();
     let (scores, models) =
         tokio::task::spawn_blocking(move || score_all(&inputs, now, fit_sample)).await?;
+    let scoring = started.elapsed() - reading;
 
     store
         .save_scores(&scores)
         .await
         .context("storing customer scores")?;
+    let took = started.elapsed();
     Ok(Report {
         customers,
         models,
-        took: started.elapsed(),
+        took,
+        reading,
+        scoring,
+        storing: took - reading - scoring,
     })
 }
 

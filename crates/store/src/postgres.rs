@@ -16,6 +16,7 @@ use crate::models::{Accepted, Delivery};
 type Db = Postgres;
 const FOR_UPDATE: &str = " FOR UPDATE";
 const SKIP_LOCKED: &str = " FOR UPDATE SKIP LOCKED";
+const ANONYMOUS_PARAMS: bool = false;
 
 #[path = "shared/mod.rs"]
 mod shared;

@@ -156,10 +156,7 @@ async fn add_recent_promotional(conn: &mut Conn, messages: &mut [DueMessage]) ->
 }
 
 fn list_placeholders(count: usize) -> String {
-    (1..=count)
-        .map(|i| format!("${i}"))
-        .collect::<Vec<_>>()
-        .join(", ")
+    (1..=count).map(param).collect::<Vec<_>>().join(", ")
 }
 
 fn due_from_row(r: &<Db as sqlx::Database>::Row) -> Result<DueMessage> {

@@ -13,7 +13,7 @@ use domain::{
 use sqlx::{Acquire, Row};
 use uuid::Uuid;
 
-use super::{Db, FOR_UPDATE, SKIP_LOCKED};
+use super::{Db, ANONYMOUS_PARAMS, FOR_UPDATE, SKIP_LOCKED};
 use crate::error::{Result, StoreError};
 use crate::models::*;
 use crate::ApplyOptions;
@@ -47,16 +47,25 @@ use segments::*;
 
 type Conn = <Db as sqlx::Database>::Connection;
 
+/// The placeholder of the `n`-th parameter (from 1) of a statement whose parameters are
+/// all bound in the order they appear.
+pub(crate) fn param(n: usize) -> String {
+    if ANONYMOUS_PARAMS {
+        "?".into()
+    } else {
+        format!("${n}")
+    }
+}
+
 /// Rows per multi-row statement: far under both backends' parameter limits.
 const ROWS_PER_STATEMENT: usize = 500;
 
 /// `($1, $2), ($3, $4)` for 2 rows of 2 columns: one statement for many rows costs one
-/// round trip instead of one per row.
+/// round trip instead of one per row. The parameters must be all the statement has,
+/// bound in order: on SQLite they are anonymous (`?`).
 pub(crate) fn placeholders(rows: usize, columns: usize) -> String {
     let row = |r: usize| {
-        let cells: Vec<String> = (1..=columns)
-            .map(|c| format!("${}", r * columns + c))
-            .collect();
+        let cells: Vec<String> = (1..=columns).map(|c| param(r * columns + c)).collect();
         format!("({})", cells.join(", "))
     };
     (0..rows).map(row).collect::<Vec<_>>().join(", ")
