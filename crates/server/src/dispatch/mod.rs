@@ -70,6 +70,9 @@ pub struct Dispatcher {
 /// A claimed message and its room among the claimed.
 struct Job {
     message: DueMessage,
+    /// Past this the message is not sent: too little of its lease is left for the
+    /// provider's quota and answer, and another node may claim it meanwhile.
+    send_by: Instant,
     _claimed: OwnedSemaphorePermit,
 }
 
@@ -344,6 +347,8 @@ impl Dispatcher {
         lanes: &mut JoinSet<()>,
         outcomes: &mpsc::Sender<Recorded>,
     ) {
+        let lease = Duration::from_secs(self.config.dispatch.lease_secs);
+        let send_by = Instant::now() + lease / 2;
         for message in by_customer(due).into_iter().flatten() {
             // The claim took at most as many messages as the room holds.
             let Some(claimed) = room.split(1) else {
@@ -352,6 +357,7 @@ impl Dispatcher {
             let customer = message.customer.as_ref().map(|c| c.id);
             let job = Job {
                 message,
+                send_by,
                 _claimed: claimed,
             };
             let Some(job) = self.join_lane(customer, job) else {
@@ -392,14 +398,25 @@ impl Dispatcher {
         loop {
             let Job {
                 message,
+                send_by,
                 _claimed: claimed,
             } = job;
-            let outcome = self.send_one(message).await;
-            // The room is given back only once the recorder has the outcome: a slow
-            // database slows claiming rather than piling outcomes up.
-            if outcomes.send(outcome).await.is_err() {
-                // The recorder is gone; the leases bring the messages back.
-                return;
+            if Instant::now() > send_by {
+                // Sending now could race a node that claims the message once the lease
+                // runs out; leave it to that claim instead.
+                tracing::info!(
+                    message_id = %message.id,
+                    "half the lease went by before the message's turn; it goes back \
+                     to the outbox when the lease runs out"
+                );
+            } else {
+                let outcome = self.send_one(message).await;
+                // The room is given back only once the recorder has the outcome: a slow
+                // database slows claiming rather than piling outcomes up.
+                if outcomes.send(outcome).await.is_err() {
+                    // The recorder is gone; the leases bring the messages back.
+                    return;
+                }
             }
             drop(claimed);
             let Some(next) = customer.and_then(|c| self.next_in_lane(c)) else {
