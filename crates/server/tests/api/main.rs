@@ -17,3 +17,4 @@ mod smtp;
 mod templates;
 mod unsubscribe;
 mod webhooks;
+mod workspace;

@@ -19,6 +19,7 @@ use crate::models::*;
 use crate::ApplyOptions;
 
 mod aggregate;
+mod audit;
 mod backend;
 mod customers;
 mod dead_letters;
@@ -29,8 +30,10 @@ mod keys;
 mod messages;
 mod orders;
 mod reads;
+mod workspace;
 
 use aggregate::*;
+use audit::*;
 use customers::*;
 use dead_letters::*;
 use events::*;
@@ -40,6 +43,7 @@ use keys::*;
 use messages::*;
 use orders::*;
 use reads::*;
+use workspace::*;
 
 type Conn = <Db as sqlx::Database>::Connection;
 
