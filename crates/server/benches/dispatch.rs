@@ -34,7 +34,8 @@
 //! `TIDINGS_BENCH_PHONES`, `TIDINGS_BENCH_RECEIPTS` (`on`), `TIDINGS_BENCH_BATCH` and
 //! `TIDINGS_BENCH_IN_FLIGHT` (`dispatch.batch` and `dispatch.max_in_flight`, as shipped
 //! unless set), and `TIDINGS_BENCH_POSTGRES_URL` (else `TIDINGS_TEST_POSTGRES_URL`)
-//! naming a server where databases may be created.
+//! naming a server where databases may be created (an empty value runs SQLite alone), and
+//! `TIDINGS_BENCH_ONLY` (`throughput` or `latency`) to run one part.
 
 use std::collections::HashMap;
 use std::process::{Command, ExitCode};
@@ -112,6 +113,15 @@ struct Settings {
     postgres_url: Option<String>,
     /// Most nodes sending from one PostgreSQL database in the scaling runs.
     nodes: usize,
+    /// One part alone, when `TIDINGS_BENCH_ONLY` names it.
+    only: Option<Part>,
+}
+
+/// The two parts of the benchmark.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Part {
+    Throughput,
+    Latency,
 }
 
 impl Settings {
@@ -134,6 +144,15 @@ impl Settings {
             in_flight: optional("TIDINGS_BENCH_IN_FLIGHT"),
             postgres_url,
             nodes: env_count("TIDINGS_BENCH_NODES", 3).min(8),
+            only: match std::env::var("TIDINGS_BENCH_ONLY").as_deref() {
+                Ok("throughput") => Some(Part::Throughput),
+                Ok("latency") => Some(Part::Latency),
+                Ok("") | Err(_) => None,
+                Ok(other) => {
+                    eprintln!("TIDINGS_BENCH_ONLY={other}: expected throughput or latency");
+                    std::process::exit(2);
+                }
+            },
         }
     }
 }
@@ -215,13 +234,20 @@ async fn run_all(settings: &Settings) -> anyhow::Result<Report> {
     }
     let mut report = Report::default();
     for backend in &backends {
-        for scenario in scenarios(backend, settings) {
+        let planned = match settings.only {
+            Some(Part::Latency) => Vec::new(),
+            _ => scenarios(backend, settings),
+        };
+        for scenario in planned {
             let scratch = Scratch::create(backend)?;
             let run = run_throughput(backend, settings, scratch.url(), scenario).await;
             scratch.remove()?;
             report.throughput.push(run?);
         }
 
+        if settings.only == Some(Part::Throughput) {
+            continue;
+        }
         let scratch = Scratch::create(backend)?;
         let run = run_latency(backend, settings, scratch.url()).await;
         scratch.remove()?;

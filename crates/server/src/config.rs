@@ -40,6 +40,27 @@ pub struct Config {
     pub email: EmailSettings,
     pub dispatch: DispatchConfig,
     pub delivery: DeliveryConfig,
+    pub scoring: ScoringConfig,
+}
+
+/// When customers' RFM scores and predictions are recomputed.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ScoringConfig {
+    /// Seconds between scoring runs, the first a minute after start; 0 runs none.
+    pub every_secs: u64,
+    /// Most customers the models are fitted on; a larger base is sampled evenly. Every
+    /// customer is scored.
+    pub fit_sample: usize,
+}
+
+impl Default for ScoringConfig {
+    fn default() -> Self {
+        ScoringConfig {
+            every_secs: 6 * 3600,
+            fit_sample: 20_000,
+        }
+    }
 }
 
 /// The shop's brand, shown on tracking pages.
@@ -237,6 +258,7 @@ impl Default for Config {
             email: EmailSettings::default(),
             dispatch: DispatchConfig::default(),
             delivery: DeliveryConfig::default(),
+            scoring: ScoringConfig::default(),
         }
     }
 }

@@ -10,6 +10,7 @@ pub mod dispatch;
 pub mod http;
 pub mod import;
 pub mod ingest;
+pub mod scoring;
 pub mod startup;
 pub mod telemetry;
 pub mod templates;

@@ -12,6 +12,7 @@ use crate::dispatch::pacing::Rates;
 use crate::dispatch::{Dispatcher, Provider};
 use crate::http::{self, AppState};
 use crate::ingest::{self, ParseContext};
+use crate::scoring;
 use crate::templates::SharedTemplates;
 use store::Store;
 
@@ -23,6 +24,7 @@ pub struct Application {
     applier: tokio::task::JoinHandle<()>,
     processors: Vec<tokio::task::JoinHandle<()>>,
     dispatcher: Option<tokio::task::JoinHandle<()>>,
+    scoring: Option<tokio::task::JoinHandle<()>>,
     stop_processor: watch::Sender<bool>,
 }
 
@@ -86,6 +88,15 @@ impl Application {
         let templates = SharedTemplates::load(&store, &config.shop.default_locale)
             .await
             .context("loading the saved message templates")?;
+        let scoring = (config.scoring.every_secs > 0).then(|| {
+            let every = std::time::Duration::from_secs(config.scoring.every_secs);
+            scoring::spawn(
+                store.clone(),
+                every,
+                config.scoring.fit_sample,
+                stop.clone(),
+            )
+        });
         let config = Arc::new(config);
         let started = start_dispatcher(&store, &templates, &config, processed, stop)?;
         let (dispatcher, rates) = started.unzip();
@@ -105,6 +116,7 @@ impl Application {
             applier: applier_task,
             processors,
             dispatcher,
+            scoring,
             stop_processor,
         })
     }
@@ -134,6 +146,7 @@ impl Application {
             applier,
             processors,
             dispatcher,
+            scoring,
             stop_processor,
         } = self;
         let addr = listener.local_addr()?;
@@ -157,6 +170,9 @@ impl Application {
         }
         if let Some(dispatcher) = dispatcher {
             dispatcher.await.context("waiting for the dispatcher")?;
+        }
+        if let Some(scoring) = scoring {
+            scoring.await.context("waiting for customer scoring")?;
         }
         tracing::info!("tidings stopped");
         Ok(())

@@ -463,6 +463,22 @@ impl Store {
         on_backend!(self, b => b.get_template(key, locale).await)
     }
 
+    /// Every customer with an order: what scoring reads.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn scoring_inputs(&self) -> Result<Vec<ScoringInput>> {
+        on_backend!(self, b => b.scoring_inputs().await)
+    }
+
+    /// Stores the scores of a scoring run.
+    ///
+    /// # Errors
+    /// Database errors; the chunks committed before the error stay.
+    pub async fn save_scores(&self, scores: &[CustomerScores]) -> Result<()> {
+        on_backend!(self, b => b.save_scores(scores, Utc::now()).await)
+    }
+
     /// Every stored template: key, locale, body.
     ///
     /// # Errors

@@ -73,6 +73,96 @@ pub struct CustomerView {
     pub time_zone: Option<String>,
     pub consents: Vec<ConsentView>,
     pub order_ids: Vec<i64>,
+    /// What the customer's orders add up to; `None` before their first order.
+    pub metrics: Option<CustomerMetrics>,
+}
+
+/// What a customer's orders add up to, cancelled and refunded ones left out.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct CustomerMetrics {
+    pub orders: i64,
+    /// The orders' totals summed, in minor units of their currencies.
+    // TODO(store): a customer who ordered in two currencies gets one mixed sum; keep
+    // per-currency sums once shops sell in several.
+    pub spent_minor: i64,
+    pub average_order_minor: i64,
+    pub first_order_at: Option<DateTime<Utc>>,
+    pub last_order_at: Option<DateTime<Utc>>,
+    /// Mean days between consecutive orders; `None` with fewer than two.
+    pub mean_days_between: Option<f64>,
+    /// The scores of the last scoring run; `None` before one included the customer.
+    pub rfm: Option<Rfm>,
+    /// The probability that the customer still buys (BG/NBD).
+    pub p_alive: Option<f64>,
+    pub expected_orders_90d: Option<f64>,
+    /// When the next order is expected; `None` when none is within a year.
+    pub next_order_at: Option<DateTime<Utc>>,
+    /// Expected spend per order times the orders expected in the next year.
+    pub expected_value_minor: Option<i64>,
+    pub scored_at: Option<DateTime<Utc>>,
+}
+
+/// RFM quintile scores, 1 to 5, 5 the best.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct Rfm {
+    pub recency: i64,
+    pub frequency: i64,
+    pub monetary: i64,
+}
+
+/// What scoring reads of a customer.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ScoringInput {
+    pub customer_id: i64,
+    pub orders: i64,
+    pub spent_minor: i64,
+    pub first_order_minor: i64,
+    pub first_order_at: Option<DateTime<Utc>>,
+    pub last_order_at: Option<DateTime<Utc>>,
+}
+
+/// What scoring writes for a customer.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CustomerScores {
+    pub customer_id: i64,
+    pub rfm: Rfm,
+    pub p_alive: Option<f64>,
+    pub expected_orders_90d: Option<f64>,
+    pub next_order_at: Option<DateTime<Utc>>,
+    pub expected_value_minor: Option<i64>,
+}
+
+impl CustomerMetrics {
+    /// Metrics from the stored sums, with what derives from them.
+    pub fn new(
+        orders: i64,
+        spent_minor: i64,
+        first_order_at: Option<DateTime<Utc>>,
+        last_order_at: Option<DateTime<Utc>>,
+    ) -> CustomerMetrics {
+        let average_order_minor = if orders > 0 { spent_minor / orders } else { 0 };
+        let mean_days_between = match (first_order_at, last_order_at) {
+            (Some(first), Some(last)) if orders > 1 => {
+                let days = (last - first).num_seconds() as f64 / 86_400.0;
+                Some(days / (orders - 1) as f64)
+            }
+            _ => None,
+        };
+        CustomerMetrics {
+            orders,
+            spent_minor,
+            average_order_minor,
+            first_order_at,
+            last_order_at,
+            mean_days_between,
+            rfm: None,
+            p_alive: None,
+            expected_orders_90d: None,
+            next_order_at: None,
+            expected_value_minor: None,
+            scored_at: None,
+        }
+    }
 }
 
 #[derive(Clone, Debug, Serialize)]

@@ -6,8 +6,9 @@
 
 use std::time::Duration;
 
+use sqlx::pool::PoolConnection;
 use sqlx::postgres::PgPoolOptions;
-use sqlx::{Pool, Postgres, Row, Transaction};
+use sqlx::{Connection, Pool, Postgres, Row, Transaction};
 
 use crate::error::Result;
 use crate::models::{Accepted, Delivery};
@@ -48,6 +49,28 @@ impl Backend {
 
     async fn begin_write(&self) -> Result<Transaction<'static, Db>> {
         Ok(self.write.begin().await?)
+    }
+
+    /// A connection for the dispatcher's claims and outcomes; see
+    /// [`Backend::begin_relaxed`].
+    async fn relaxed_connection(&self) -> Result<PoolConnection<Db>> {
+        Ok(self.write.acquire().await?)
+    }
+
+    /// Begins a transaction whose commit does not wait for the WAL flush
+    /// (`synchronous_commit = off`, for this transaction only).
+    ///
+    /// A crash of the database server can lose the last of these commits, never leave
+    /// one half applied: a lost claim makes the message due again, a lost outcome lets
+    /// its lease expire, and the message is sent again with the same id, as after any
+    /// crash between a provider's answer and its record. In exchange the dispatcher's
+    /// two commits per batch stop waiting for the disk.
+    async fn begin_relaxed(conn: &mut PoolConnection<Db>) -> Result<Transaction<'_, Db>> {
+        let mut tx = conn.begin().await?;
+        sqlx::query("SET LOCAL synchronous_commit = off")
+            .execute(&mut *tx)
+            .await?;
+        Ok(tx)
     }
 
     /// Stores deliveries with one statement: the inbox rows, then the bodies of those

@@ -4,13 +4,17 @@
 //! every write transaction starts with `BEGIN IMMEDIATE` (taking the write lock up front
 //! rather than failing to upgrade a read lock half way). Reads use a separate pool.
 
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
 use std::str::FromStr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
+use sqlx::pool::PoolConnection;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use std::collections::HashMap;
-
-use sqlx::{Pool, Row, Sqlite, Transaction};
+use sqlx::{Connection, Pool, Row, Sqlite, Transaction};
 
 use crate::error::Result;
 use crate::models::{Accepted, Delivery};
@@ -28,6 +32,8 @@ pub struct Backend {
     /// The single writer connection; its pool queues writers in arrival order.
     write: Pool<Db>,
     read: Pool<Db>,
+    /// Set while the writer commits without syncing (see [`Backend::relaxed_connection`]).
+    relaxed: Arc<AtomicBool>,
 }
 
 impl Backend {
@@ -47,9 +53,11 @@ impl Backend {
                 std::fs::create_dir_all(dir).map_err(sqlx::Error::Io)?;
             }
         }
+        let relaxed = Arc::new(AtomicBool::new(false));
         let write = SqlitePoolOptions::new()
             .max_connections(1)
             .acquire_timeout(Duration::from_secs(30))
+            .after_release(restore_sync(relaxed.clone()))
             .connect_with(options.clone())
             .await?;
         let checkpoint = SqlitePoolOptions::new()
@@ -61,7 +69,11 @@ impl Backend {
             .max_connections(4)
             .connect_with(options.read_only(true))
             .await?;
-        Ok(Backend { write, read })
+        Ok(Backend {
+            write,
+            read,
+            relaxed,
+        })
     }
 
     pub(crate) async fn migrate(&self) -> Result<()> {
@@ -73,6 +85,34 @@ impl Backend {
 
     async fn begin_write(&self) -> Result<Transaction<'static, Db>> {
         Ok(self.write.begin_with("BEGIN IMMEDIATE").await?)
+    }
+
+    /// The write connection, set to commit without waiting for the disk, for the
+    /// dispatcher's claims and outcomes.
+    ///
+    /// Every commit at `synchronous = FULL` holds the one write lock through a disk sync,
+    /// and the dispatcher commits twice per batch: with the webhooks' and the API's
+    /// commits that made three syncs in a row for an order's message to wait behind.
+    /// At `NORMAL` a commit reaches the operating system, so a crash of Tidings loses
+    /// nothing; a power cut can lose the last of these commits, which the next synced
+    /// commit would have carried to disk. A lost claim makes the message due again and
+    /// a lost outcome lets its lease expire; either way the message is sent again with
+    /// the same id, as after any crash between a provider's answer and its record.
+    /// The connection returns to `FULL` when released (see [`restore_sync`]).
+    async fn relaxed_connection(&self) -> Result<PoolConnection<Db>> {
+        let mut conn = self.write.acquire().await?;
+        // Set first: if this future is dropped after the pragma ran, the release still
+        // restores FULL.
+        self.relaxed.store(true, Ordering::Release);
+        sqlx::query("PRAGMA synchronous = NORMAL")
+            .execute(&mut *conn)
+            .await?;
+        Ok(conn)
+    }
+
+    /// Begins a write transaction on a connection from [`Backend::relaxed_connection`].
+    async fn begin_relaxed(conn: &mut PoolConnection<Db>) -> Result<Transaction<'_, Db>> {
+        Ok(conn.begin_with("BEGIN IMMEDIATE").await?)
     }
 
     /// Stores deliveries with multi-row inserts (one statement per chunk is several
@@ -120,6 +160,35 @@ impl Backend {
             deliveries,
             fresh.iter().map(|(_, d)| *d),
         ))
+    }
+}
+
+type Conn = sqlx::SqliteConnection;
+type Meta = sqlx::pool::PoolConnectionMetadata;
+/// Whether the released connection may go back to the pool.
+type Restored<'c> =
+    Pin<Box<dyn Future<Output = std::result::Result<bool, sqlx::Error>> + Send + 'c>>;
+
+/// The write pool's release hook: a connection left at `synchronous = NORMAL` goes back
+/// to `FULL` before any other write can use it, or is closed (a new one opens at FULL).
+fn restore_sync(
+    relaxed: Arc<AtomicBool>,
+) -> impl for<'c> Fn(&'c mut Conn, Meta) -> Restored<'c> + Send + Sync + 'static {
+    move |conn, _| {
+        let relaxed = relaxed.clone();
+        Box::pin(async move {
+            if !relaxed.swap(false, Ordering::AcqRel) {
+                return Ok(true);
+            }
+            match sqlx::query("PRAGMA synchronous = FULL").execute(conn).await {
+                Ok(_) => Ok(true),
+                Err(error) => {
+                    tracing::warn!(error.message = %error, "closing the write connection: \
+                        could not restore synchronous = FULL");
+                    Ok(false)
+                }
+            }
+        })
     }
 }
 
@@ -194,4 +263,47 @@ fn multi_row_insert(rows: usize) -> String {
 
 fn shared_placeholders(rows: usize, columns: usize) -> String {
     shared::placeholders(rows, columns)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// SQLite's `synchronous` levels.
+    const NORMAL: i64 = 1;
+    const FULL: i64 = 2;
+
+    async fn sync_level(conn: &mut sqlx::SqliteConnection) -> i64 {
+        sqlx::query_scalar("PRAGMA synchronous")
+            .fetch_one(conn)
+            .await
+            .expect("PRAGMA synchronous answers")
+    }
+
+    async fn writer_sync_level(backend: &Backend) -> i64 {
+        let mut conn = backend.write.acquire().await.expect("the writer is free");
+        sync_level(&mut conn).await
+    }
+
+    #[tokio::test]
+    async fn the_writer_is_back_at_full_sync_after_a_relaxed_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("t.db").display());
+        let backend = Backend::connect(&url).await.unwrap();
+        assert_eq!(writer_sync_level(&backend).await, FULL);
+
+        let mut conn = backend.relaxed_connection().await.unwrap();
+        assert_eq!(sync_level(&mut conn).await, NORMAL);
+        let tx = Backend::begin_relaxed(&mut conn).await.unwrap();
+        tx.commit().await.unwrap();
+        drop(conn);
+        assert_eq!(writer_sync_level(&backend).await, FULL);
+
+        // A write abandoned half way, as when its task is cancelled.
+        let mut conn = backend.relaxed_connection().await.unwrap();
+        let tx = Backend::begin_relaxed(&mut conn).await.unwrap();
+        drop(tx);
+        drop(conn);
+        assert_eq!(writer_sync_level(&backend).await, FULL);
+    }
 }

@@ -13,8 +13,8 @@ pub mod policy;
 pub mod provider;
 pub mod sms;
 
-use std::collections::HashMap;
-use std::sync::Arc;
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use channels::email::EmailSender;
@@ -23,7 +23,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use domain::template::ShopContext;
 use domain::{Channel, PhoneNumber};
 use store::{AttemptRecord, DueMessage, Outcome, SendOutcome, Store};
-use tokio::sync::{watch, Notify, Semaphore};
+use tokio::sync::{mpsc, watch, Notify, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 
 use crate::config::Config;
@@ -37,6 +37,11 @@ const IDLE_POLL: Duration = Duration::from_millis(250);
 
 /// Attempts at recording a batch's outcomes before leaving its messages to their lease.
 const RECORD_ATTEMPTS: u32 = 5;
+
+/// The longest an order update waits in memory for its provider's quota.
+const MOST_PACING_WAIT: Duration = Duration::from_secs(10);
+/// The longest a promotion waits in memory for its provider's quota.
+const PROMOTION_PACING_WAIT: Duration = Duration::from_secs(1);
 
 /// How often the dispatcher looks for messages to send on the next channel: expired on
 /// one, or not delivered in time.
@@ -53,8 +58,19 @@ pub struct Dispatcher {
     available: Vec<Channel>,
     config: Arc<Config>,
     shop: ShopContext,
-    in_flight: Arc<Semaphore>,
+    /// Provider calls at once.
+    in_flight: Semaphore,
+    /// Messages claimed and not yet handed to the recorder: claiming waits for room.
+    claimed: Arc<Semaphore>,
+    /// The messages of each customer with one being sent, in the order to send them.
+    lanes: Mutex<HashMap<i64, VecDeque<Job>>>,
     retry: RetryPolicy,
+}
+
+/// A claimed message and its room among the claimed.
+struct Job {
+    message: DueMessage,
+    _claimed: OwnedSemaphorePermit,
 }
 
 /// A channel's provider behind its token buckets and circuit breaker.
@@ -63,6 +79,8 @@ struct Sender<P> {
     /// Every send waits for its cost from each: the node's share of the account, and
     /// for SMS the sending number's own quota when one is set.
     buckets: Vec<pacing::Bucket>,
+    /// When the messages the buckets could not take in time come due again.
+    backoff: pacing::Backoff,
     breaker: breaker::Breaker,
 }
 
@@ -71,6 +89,7 @@ impl<P> Sender<P> {
         Sender {
             provider,
             buckets: vec![pacing::Bucket::new(per_second)],
+            backoff: pacing::Backoff::new(per_second),
             breaker: breaker::Breaker::default(),
         }
     }
@@ -78,6 +97,7 @@ impl<P> Sender<P> {
     /// Also paced at `per_second`, when set.
     fn also_paced(mut self, per_second: Option<u32>) -> Sender<P> {
         self.buckets.extend(per_second.map(pacing::Bucket::new));
+        self.backoff = pacing::Backoff::new(self.rate());
         self
     }
 
@@ -90,9 +110,29 @@ impl<P> Sender<P> {
             .unwrap_or(0)
     }
 
-    /// Waits until every bucket gave `cost`: segments for SMS, 1 for a message.
-    async fn pace(&self, cost: u32) {
-        pacing::take(&self.buckets, cost).await;
+    /// Waits until every bucket gave `cost` (segments for SMS, 1 for a message), when
+    /// that takes at most `most`; otherwise `Paced` with when to try again.
+    async fn pace(&self, cost: u32, most: Duration) -> Result<(), SendError> {
+        pacing::take_within(&self.buckets, cost, most)
+            .await
+            .map_err(|wait| {
+                let again = self.backoff.delay(cost, wait, Instant::now());
+                SendError::Paced(again)
+            })
+    }
+}
+
+/// Why a send did not happen.
+enum SendError {
+    /// The provider's answer, or a reason found before calling it.
+    Failed(Failure),
+    /// The quota is taken for longer than the message may wait; try again after this.
+    Paced(Duration),
+}
+
+impl From<Failure> for SendError {
+    fn from(failure: Failure) -> SendError {
+        SendError::Failed(failure)
     }
 }
 
@@ -158,7 +198,9 @@ impl Dispatcher {
             policy,
             available,
             shop: context::shop_context(&config),
-            in_flight: Arc::new(Semaphore::new(config.dispatch.max_in_flight)),
+            in_flight: Semaphore::new(config.dispatch.max_in_flight),
+            claimed: Arc::new(Semaphore::new(claim_room(&config))),
+            lanes: Mutex::new(HashMap::new()),
             config,
             retry,
         })
@@ -181,130 +223,221 @@ impl Dispatcher {
         pacing::Rates(rates.collect())
     }
 
-    /// Runs until `stop` turns true, then finishes the batch in hand: every call in
-    /// flight completes and is recorded.
+    /// Runs until `stop` turns true, then finishes what it claimed: every message is
+    /// sent and its outcome recorded.
     pub fn spawn(
         self,
         wake: Arc<Notify>,
-        mut stop: watch::Receiver<bool>,
+        stop: watch::Receiver<bool>,
     ) -> tokio::task::JoinHandle<()> {
-        let dispatcher = Arc::new(self);
-        tokio::spawn(async move {
-            let mut last_sweep = Instant::now();
-            // The last batch's outcomes, written while the next batch is being sent.
-            let mut unrecorded = Vec::new();
-            // A short fallback window is swept as often as it needs.
-            let delivery = &dispatcher.config.delivery;
-            let window = delivery.not_delivered_within_secs;
-            let window = window.min(delivery.escalate_unread_after_secs.unwrap_or(window));
-            let every = FALLBACK_SWEEP.min(Duration::from_secs(window.max(1)));
-            while !*stop.borrow() {
-                if last_sweep.elapsed() >= every {
-                    last_sweep = Instant::now();
-                    dispatcher.sweep().await;
-                }
-                let previous = std::mem::take(&mut unrecorded);
-                let recorded_some = !previous.is_empty();
-                let (claimed, outcomes) = dispatcher.clone().run_overlapped(previous).await;
-                unrecorded = outcomes;
-                match claimed {
-                    Ok(sent) if sent > 0 => continue,
-                    // Recording the last batch may have made messages due at once (a
-                    // 404 sends its message on to SMS): look again before idling.
-                    Ok(_) if recorded_some => continue,
-                    Ok(_) => {}
-                    Err(error) => {
-                        tracing::error!(error.message = %error, "claiming due messages failed");
-                    }
-                }
-                tokio::select! {
-                    _ = wake.notified() => {}
-                    _ = tokio::time::sleep(IDLE_POLL) => {}
-                    _ = stop.changed() => {}
-                }
-            }
-            dispatcher.record(&unrecorded).await;
-            tracing::debug!("dispatcher stopped");
-        })
+        tokio::spawn(Arc::new(self).run(wake, stop))
     }
 
-    /// Claims one batch, sends it and records the outcomes; how many were claimed.
+    /// Claims due messages whenever there is room and they are due, and starts each
+    /// one's send as soon as it is claimed.
     ///
-    /// # Errors
-    /// When the batch cannot be claimed.
-    pub async fn run_once(self: Arc<Self>) -> store::Result<usize> {
-        let due = self.claim().await?;
-        let claimed = due.len();
-        if claimed == 0 {
-            return Ok(0);
-        }
-
-        let outcomes = self.clone().send_all(due).await;
-        self.record(&outcomes).await;
-        Ok(claimed)
-    }
-
-    /// Claims one batch and sends it while `previous` (the last batch's outcomes) is
-    /// recorded; how many were claimed, and this batch's outcomes, still to record.
-    ///
-    /// Writing a batch's outcomes takes about as long as sending the next batch (on
-    /// PostgreSQL several times longer), so doing both at once raises throughput.
-    /// Order is kept: the claim comes after every send of the last batch finished, so
-    /// a customer's later message cannot overtake an earlier one.
-    async fn run_overlapped(
-        self: Arc<Self>,
-        previous: Vec<Recorded>,
-    ) -> (store::Result<usize>, Vec<Recorded>) {
-        let due = match self.claim().await {
-            Ok(due) => due,
-            Err(error) => {
-                self.record(&previous).await;
-                return (Err(error), Vec::new());
+    /// Nothing waits for a whole batch: a message on a slow channel (an SMS number
+    /// paced at one text a second, a slow mail server) holds up only the customer's
+    /// later messages, never other customers' or other channels'. Outcomes go to one
+    /// recorder, which writes all that have come in by then in one commit.
+    async fn run(self: Arc<Self>, wake: Arc<Notify>, mut stop: watch::Receiver<bool>) {
+        let (outcomes, received) = mpsc::channel(claim_room(&self.config));
+        let recorder = tokio::spawn(self.clone().record_all(received, wake.clone()));
+        let mut lanes = JoinSet::new();
+        let mut last_sweep = Instant::now();
+        let every = self.sweep_every();
+        let mut saturated = false;
+        while !*stop.borrow() {
+            if last_sweep.elapsed() >= every {
+                last_sweep = Instant::now();
+                self.sweep().await;
             }
-        };
-        let claimed = due.len();
-        let (outcomes, ()) = tokio::join!(self.clone().send_all(due), self.record(&previous));
-        (Ok(claimed), outcomes)
-    }
+            reap(&mut lanes);
 
-    /// Leases up to a batch of due messages to this node.
-    async fn claim(&self) -> store::Result<Vec<DueMessage>> {
-        let now = Utc::now();
-        let lease = TimeDelta::seconds(self.config.dispatch.lease_secs as i64);
-        self.store
-            .claim_due_messages(self.config.dispatch.batch, now, now + lease)
-            .await
-    }
-
-    /// Sends every message of a batch, at most `max_in_flight` at once. A customer's
-    /// messages go one after another in the order they were queued, so that "shipped"
-    /// never overtakes "confirmed" on the phone.
-    async fn send_all(self: Arc<Self>, due: Vec<DueMessage>) -> Vec<Recorded> {
-        let mut tasks = JoinSet::new();
-        for queue in by_customer(due) {
-            // The semaphore is never closed, so acquiring only waits.
-            let Ok(permit) = self.in_flight.clone().acquire_owned().await else {
+            let Some(room) = self.room(saturated, &mut stop).await else {
                 break;
             };
-            let this = self.clone();
-            tasks.spawn(async move {
-                let _permit = permit;
-                let mut outcomes = Vec::with_capacity(queue.len());
-                for message in queue {
-                    outcomes.push(this.send_one(message).await);
+            let limit = room.num_permits();
+            match self.claim(limit).await {
+                Ok(due) => {
+                    saturated = due.len() == limit;
+                    self.start(due, room, &mut lanes, &outcomes);
+                    if saturated {
+                        continue;
+                    }
                 }
-                outcomes
-            });
-        }
-        let mut outcomes = Vec::new();
-        while let Some(done) = tasks.join_next().await {
-            match done {
-                Ok(sent) => outcomes.extend(sent),
-                // The messages stay claimed and are sent again when their leases run out.
-                Err(error) => tracing::error!(error.message = %error, "a send task failed"),
+                Err(error) => {
+                    tracing::error!(error.message = %error, "claiming due messages failed");
+                }
+            }
+            tokio::select! {
+                _ = wake.notified() => {}
+                _ = tokio::time::sleep(IDLE_POLL) => {}
+                _ = stop.changed() => {}
             }
         }
-        outcomes
+
+        while let Some(done) = lanes.join_next().await {
+            log_lane_end(done);
+        }
+        drop(outcomes);
+        if recorder.await.is_err() {
+            tracing::error!("the outcome recorder failed");
+        }
+        tracing::debug!("dispatcher stopped");
+    }
+
+    /// How often the fallback sweep runs: a short fallback window as often as it needs.
+    fn sweep_every(&self) -> Duration {
+        let delivery = &self.config.delivery;
+        let window = delivery.not_delivered_within_secs;
+        let window = window.min(delivery.escalate_unread_after_secs.unwrap_or(window));
+        FALLBACK_SWEEP.min(Duration::from_secs(window.max(1)))
+    }
+
+    /// Waits for room to claim into: any, or after a full claim half a batch, so that
+    /// a busy dispatcher claims in batches rather than one message at a time. `None`
+    /// when told to stop meanwhile.
+    async fn room(
+        &self,
+        saturated: bool,
+        stop: &mut watch::Receiver<bool>,
+    ) -> Option<OwnedSemaphorePermit> {
+        let batch = self.batch_size();
+        let least = if saturated { (batch / 2).max(1) } else { 1 };
+        let claimed = self.claimed.clone();
+        let mut room = tokio::select! {
+            room = claimed.acquire_many_owned(least as u32) => room.ok()?,
+            _ = stop.changed() => return None,
+        };
+        let more = self.claimed.available_permits().min(batch - least);
+        if more > 0 {
+            if let Ok(extra) = self.claimed.clone().try_acquire_many_owned(more as u32) {
+                room.merge(extra);
+            }
+        }
+        Some(room)
+    }
+
+    /// The most messages one claim takes.
+    fn batch_size(&self) -> usize {
+        usize::try_from(self.config.dispatch.batch)
+            .unwrap_or(1)
+            .max(1)
+    }
+
+    /// Leases up to `limit` due messages to this node.
+    async fn claim(&self, limit: usize) -> store::Result<Vec<DueMessage>> {
+        let now = Utc::now();
+        let lease = TimeDelta::seconds(self.config.dispatch.lease_secs as i64);
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.store.claim_due_messages(limit, now, now + lease).await
+    }
+
+    /// Starts sending what was claimed. A customer's messages go one after another in
+    /// the order they were queued, so that "shipped" never overtakes "confirmed" on the
+    /// phone: one that has a message on its way already joins the end of its lane.
+    fn start(
+        self: &Arc<Self>,
+        due: Vec<DueMessage>,
+        mut room: OwnedSemaphorePermit,
+        lanes: &mut JoinSet<()>,
+        outcomes: &mpsc::Sender<Recorded>,
+    ) {
+        for message in by_customer(due).into_iter().flatten() {
+            // The claim took at most as many messages as the room holds.
+            let Some(claimed) = room.split(1) else {
+                break;
+            };
+            let customer = message.customer.as_ref().map(|c| c.id);
+            let job = Job {
+                message,
+                _claimed: claimed,
+            };
+            let Some(job) = self.join_lane(customer, job) else {
+                continue;
+            };
+            let (this, outcomes) = (self.clone(), outcomes.clone());
+            lanes.spawn(async move { this.run_lane(customer, job, outcomes).await });
+        }
+    }
+
+    /// Queues `job` behind the customer's message on its way, if there is one; else
+    /// opens the customer's lane and gives the job back to start it.
+    fn join_lane(&self, customer: Option<i64>, job: Job) -> Option<Job> {
+        let Some(customer) = customer else {
+            return Some(job);
+        };
+        let mut lanes = self.lanes.lock().unwrap_or_else(|e| e.into_inner());
+        match lanes.get_mut(&customer) {
+            Some(lane) => {
+                lane.push_back(job);
+                None
+            }
+            None => {
+                lanes.insert(customer, VecDeque::new());
+                Some(job)
+            }
+        }
+    }
+
+    /// Sends `job`, then the customer's messages queued behind it, handing each outcome
+    /// to the recorder.
+    async fn run_lane(
+        self: Arc<Self>,
+        customer: Option<i64>,
+        mut job: Job,
+        outcomes: mpsc::Sender<Recorded>,
+    ) {
+        loop {
+            let Job {
+                message,
+                _claimed: claimed,
+            } = job;
+            let outcome = self.send_one(message).await;
+            // The room is given back only once the recorder has the outcome: a slow
+            // database slows claiming rather than piling outcomes up.
+            if outcomes.send(outcome).await.is_err() {
+                // The recorder is gone; the leases bring the messages back.
+                return;
+            }
+            drop(claimed);
+            let Some(next) = customer.and_then(|c| self.next_in_lane(c)) else {
+                return;
+            };
+            job = next;
+        }
+    }
+
+    /// The customer's next message, or `None` (closing the lane) when there is none.
+    fn next_in_lane(&self, customer: i64) -> Option<Job> {
+        let mut lanes = self.lanes.lock().unwrap_or_else(|e| e.into_inner());
+        let next = lanes.get_mut(&customer).and_then(VecDeque::pop_front);
+        if next.is_none() {
+            lanes.remove(&customer);
+        }
+        next
+    }
+
+    /// Writes outcomes as they come, all that have come in by then in one commit. A
+    /// message sent on to the next channel is due at once, so the claimer is woken.
+    async fn record_all(
+        self: Arc<Self>,
+        mut received: mpsc::Receiver<Recorded>,
+        wake: Arc<Notify>,
+    ) {
+        let limit = claim_room(&self.config);
+        let mut outcomes = Vec::with_capacity(limit);
+        while received.recv_many(&mut outcomes, limit).await > 0 {
+            self.record(&outcomes).await;
+            let due_now = outcomes
+                .iter()
+                .any(|o| matches!(o.next, SendOutcome::Reroute { .. }));
+            if due_now {
+                wake.notify_one();
+            }
+            outcomes.clear();
+        }
     }
 
     /// Records a batch's outcomes, trying again for a while when the database fails;
@@ -383,7 +516,10 @@ impl Dispatcher {
                 continue;
             };
             let phone = PhoneNumber::parse(phone, &self.config.default_region)?;
-            rcs.pace(1).await;
+            // A quota taken for long leaves the rest to the next sweep.
+            if rcs.pace(1, MOST_PACING_WAIT).await.is_err() {
+                break;
+            }
             match rcs.provider.revoke(&phone, message.id).await {
                 Ok(true) => {
                     let reason = format!("not delivered within {window} s; revoked");
@@ -477,7 +613,11 @@ impl Dispatcher {
 
         let started_at = Utc::now();
         let clock = Instant::now();
-        let result = self.send_on(channel, &message).await;
+        let result = match self.send_on(channel, &message).await {
+            Ok(()) => Ok(()),
+            Err(SendError::Failed(failure)) => Err(failure),
+            Err(SendError::Paced(wait)) => return paced(&message, channel, wait),
+        };
         let duration_ms = clock.elapsed().as_millis() as i64;
         let mut recorded = self.settle(&message, channel, started_at, duration_ms, result);
         if skipped_rcs {
@@ -497,7 +637,7 @@ impl Dispatcher {
         }
     }
 
-    async fn send_on(&self, channel: Channel, message: &DueMessage) -> Result<(), Failure> {
+    async fn send_on(&self, channel: Channel, message: &DueMessage) -> Result<(), SendError> {
         match channel {
             Channel::Rcs => self.send_rcs(message).await,
             Channel::Sms => self.send_sms(message).await,
@@ -505,7 +645,7 @@ impl Dispatcher {
         }
     }
 
-    async fn send_rcs(&self, message: &DueMessage) -> Result<(), Failure> {
+    async fn send_rcs(&self, message: &DueMessage) -> Result<(), SendError> {
         let rcs = self
             .rcs
             .as_ref()
@@ -513,14 +653,15 @@ impl Dispatcher {
         let phone = self.phone(message)?;
         let rendered = self.render(message)?;
 
-        rcs.pace(1).await;
+        rcs.pace(1, self.most_wait(message)).await?;
+        let _call = self.call_slot().await;
         let result = rcs.provider.send(&phone, message.id, &rendered).await;
         let passing = matches!(&result, Err(f) if f.retry.is_some());
         rcs.breaker.record(passing, Instant::now());
-        result
+        Ok(result?)
     }
 
-    async fn send_sms(&self, message: &DueMessage) -> Result<(), Failure> {
+    async fn send_sms(&self, message: &DueMessage) -> Result<(), SendError> {
         let sms = self
             .sms
             .as_ref()
@@ -531,14 +672,16 @@ impl Dispatcher {
         // Carriers meter texts by the segment: a long text uses up more of the quota.
         let segments = domain::sms::count_segments(&text).count;
 
-        sms.pace(u32::try_from(segments).unwrap_or(u32::MAX)).await;
+        let cost = u32::try_from(segments).unwrap_or(u32::MAX);
+        sms.pace(cost, self.most_wait(message)).await?;
+        let _call = self.call_slot().await;
         let result = sms.provider.send(&phone, message.id, &text).await;
         let passing = matches!(&result, Err(f) if f.retry.is_some());
         sms.breaker.record(passing, Instant::now());
-        result
+        Ok(result?)
     }
 
-    async fn send_email(&self, message: &DueMessage) -> Result<(), Failure> {
+    async fn send_email(&self, message: &DueMessage) -> Result<(), SendError> {
         let email = self
             .email
             .as_ref()
@@ -566,12 +709,33 @@ impl Dispatcher {
             unsubscribe: unsubscribe.as_ref(),
         };
 
-        email.pace(1).await;
+        email.pace(1, self.most_wait(message)).await?;
+        let _call = self.call_slot().await;
         let result = email.provider.send(&to, message.id, &content).await;
         let result = result.map(|_| ()).map_err(provider::from_email);
         let passing = matches!(&result, Err(f) if f.retry.is_some());
         email.breaker.record(passing, Instant::now());
-        result
+        Ok(result?)
+    }
+
+    /// The longest a message waits in memory for its provider's quota before going back
+    /// to the outbox: well inside its lease, so that no other node claims it meanwhile;
+    /// for a promotion only briefly, so that order updates queued behind it in the
+    /// same bucket wait little.
+    fn most_wait(&self, message: &DueMessage) -> Duration {
+        let lease = Duration::from_secs(self.config.dispatch.lease_secs);
+        let most = (lease / 4).min(MOST_PACING_WAIT);
+        if message.purpose == "transactional" {
+            most
+        } else {
+            most.min(PROMOTION_PACING_WAIT)
+        }
+    }
+
+    /// A place among the provider calls in flight; waits while they are all taken.
+    async fn call_slot(&self) -> Option<tokio::sync::SemaphorePermit<'_>> {
+        // The semaphore is never closed, so acquiring only waits.
+        self.in_flight.acquire().await.ok()
     }
 
     /// The customer's one-click unsubscribe link and the mailbox, for `List-Unsubscribe`
@@ -697,6 +861,42 @@ impl Dispatcher {
             },
         }
     }
+}
+
+/// Room for claimed messages not yet recorded: two batches, so that the next claim is
+/// taken while the last one is still being sent.
+fn claim_room(config: &Config) -> usize {
+    usize::try_from(config.dispatch.batch)
+        .unwrap_or(1)
+        .max(1)
+        .saturating_mul(2)
+}
+
+/// Collects the lanes that ended, so that their results do not pile up.
+fn reap(lanes: &mut JoinSet<()>) {
+    while let Some(done) = lanes.try_join_next() {
+        log_lane_end(done);
+    }
+}
+
+fn log_lane_end(done: Result<(), tokio::task::JoinError>) {
+    if let Err(error) = done {
+        // Its messages stay claimed and are sent again when their leases run out.
+        tracing::error!(error.message = %error, "a send lane failed");
+    }
+}
+
+/// A message whose provider's quota is taken for longer than it may wait: back to the
+/// outbox until `wait` from now, without using an attempt.
+fn paced(message: &DueMessage, channel: Channel, wait: Duration) -> Recorded {
+    let until = Utc::now() + TimeDelta::from_std(wait).unwrap_or(TimeDelta::MAX);
+    let reason = format!(
+        "the {} rate limit is taken for the next {:.1} s",
+        channel.as_str(),
+        wait.as_secs_f64()
+    );
+    tracing::debug!(%reason, "message paced");
+    held(message, SendOutcome::Defer { until, reason })
 }
 
 /// An outcome decided without calling a provider.

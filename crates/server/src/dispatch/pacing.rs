@@ -42,14 +42,29 @@ impl Bucket {
         self.per_second as u32
     }
 
+    /// How long `cost` tokens would take to come in as of `now`; nothing is taken.
+    pub fn wait_for(&self, cost: u32, now: Instant) -> Duration {
+        let level = self.level.lock().unwrap_or_else(|e| e.into_inner());
+        self.wait_of(self.left_after(*level, cost, now))
+    }
+
     /// Takes `cost` tokens as of `now`; how long to wait before sending, zero when the
     /// bucket held enough.
     pub fn reserve(&self, cost: u32, now: Instant) -> Duration {
         let mut level = self.level.lock().unwrap_or_else(|e| e.into_inner());
-        let (tokens, at) = *level;
+        let left = self.left_after(*level, cost, now);
+        *level = (left, now.max(level.1));
+        self.wait_of(left)
+    }
+
+    /// Tokens left (negative: owed) once `cost` is taken from `level` at `now`.
+    fn left_after(&self, (tokens, at): (f64, Instant), cost: u32, now: Instant) -> f64 {
         let refilled = now.saturating_duration_since(at).as_secs_f64() * self.per_second;
-        let left = (tokens + refilled).min(self.capacity) - f64::from(cost);
-        *level = (left, now.max(at));
+        (tokens + refilled).min(self.capacity) - f64::from(cost)
+    }
+
+    /// How long a debt of `-left` tokens takes to pay off.
+    fn wait_of(&self, left: f64) -> Duration {
         if left >= 0.0 {
             Duration::ZERO
         } else {
@@ -58,16 +73,68 @@ impl Bucket {
     }
 }
 
-/// Waits until every bucket gave `cost` tokens.
-pub async fn take<'a>(buckets: impl IntoIterator<Item = &'a Bucket>, cost: u32) {
-    let now = Instant::now();
-    let wait = buckets
+/// How long a send would wait for `cost` tokens from every bucket as of `now`, without
+/// taking them.
+pub fn wait_for<'a>(
+    buckets: impl IntoIterator<Item = &'a Bucket>,
+    cost: u32,
+    now: Instant,
+) -> Duration {
+    buckets
         .into_iter()
+        .map(|b| b.wait_for(cost, now))
+        .max()
+        .unwrap_or_default()
+}
+
+/// Takes `cost` tokens from every bucket and waits for them, when that wait is at most
+/// `most`; otherwise takes nothing and says how long the wait would have been.
+///
+/// A send that would wait longer goes back to the outbox instead of holding its lease
+/// (and a slot of the dispatcher) while the quota refills.
+pub async fn take_within(buckets: &[Bucket], cost: u32, most: Duration) -> Result<(), Duration> {
+    let now = Instant::now();
+    let wait = wait_for(buckets, cost, now);
+    if wait > most {
+        return Err(wait);
+    }
+    let wait = buckets
+        .iter()
         .map(|b| b.reserve(cost, now))
         .max()
         .unwrap_or_default();
     if !wait.is_zero() {
         tokio::time::sleep(wait).await;
+    }
+    Ok(())
+}
+
+/// Spreads the messages a sender put back over the time its quota needs to send them,
+/// so that they come due at about the rate it can take them instead of all at once.
+#[derive(Debug)]
+pub struct Backoff {
+    per_second: f64,
+    /// The latest time handed out.
+    last: Mutex<Instant>,
+}
+
+impl Backoff {
+    /// Spreads at `per_second` tokens a second (at least 1).
+    pub fn new(per_second: u32) -> Backoff {
+        Backoff {
+            per_second: f64::from(per_second.max(1)),
+            last: Mutex::new(Instant::now()),
+        }
+    }
+
+    /// How long from `now` a message of `cost` tokens, which would have waited `wait`,
+    /// should be put back for: after `wait`, and after the messages put back before it.
+    pub fn delay(&self, cost: u32, wait: Duration, now: Instant) -> Duration {
+        let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
+        let slot =
+            (*last).max(now + wait) + Duration::from_secs_f64(f64::from(cost) / self.per_second);
+        *last = slot;
+        slot - now
     }
 }
 
@@ -214,6 +281,34 @@ mod tests {
         let later = start + Duration::from_secs(60);
         assert_eq!(bucket.reserve(10, later), Duration::ZERO);
         assert_eq!(bucket.reserve(1, later), ms(100));
+    }
+
+    #[tokio::test]
+    async fn a_send_that_would_wait_too_long_takes_nothing() {
+        let buckets = [Bucket::new(1)];
+        assert_eq!(take_within(&buckets, 1, Duration::ZERO).await, Ok(()));
+
+        // Empty now: the next segment would wait about a second.
+        let refused = take_within(&buckets, 1, ms(500)).await;
+
+        let wait = refused.expect_err("a second's wait is over the half second allowed");
+        assert!(wait > ms(900) && wait <= ms(1000), "{wait:?}");
+        // Nothing was taken: the wait is still about a second, not two.
+        let still = buckets[0].wait_for(1, Instant::now());
+        assert!(still > ms(900) && still <= ms(1000), "{still:?}");
+    }
+
+    #[test]
+    fn messages_put_back_come_due_at_the_senders_rate() {
+        let backoff = Backoff::new(2);
+        let now = Instant::now() + Duration::from_secs(1);
+        assert_eq!(backoff.delay(1, ms(1000), now), ms(1500));
+        assert_eq!(backoff.delay(1, ms(1000), now), ms(2000));
+        // A two-segment text takes a second of a 2-a-second quota.
+        assert_eq!(backoff.delay(2, Duration::ZERO, now), ms(3000));
+        // Once that backlog is past, a message is put back for its own wait.
+        let later = now + Duration::from_secs(10);
+        assert_eq!(backoff.delay(1, ms(200), later), ms(700));
     }
 
     #[test]

@@ -6,6 +6,7 @@ mod cli;
 mod escalation;
 mod helpers;
 mod ingest;
+mod insight;
 mod kannel;
 mod maap;
 mod messaging;

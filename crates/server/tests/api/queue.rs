@@ -10,7 +10,7 @@ use store::MessageView;
 
 use crate::escalation::{add_event, queued_message, queued_message_with, update_message};
 use crate::helpers::{json, Backend, Options, TestApp};
-use crate::messaging::{sms_rig, SMS_ONLY_PHONE};
+use crate::messaging::{sms_rig, Rig, RCS_PHONE, SMS_ONLY_PHONE};
 use crate::on_both_backends;
 
 async fn due_order_updates_are_claimed_before_older_promotions(backend: Backend) {
@@ -119,14 +119,8 @@ async fn the_queue_shows_each_channels_backlog_and_when_it_will_be_out(backend: 
     drop(silent);
 }
 
-async fn a_slow_number_takes_texts_at_its_pace_in_segments(backend: Backend) {
-    // Arrange: a number that takes one segment a second, and texts of two segments.
-    let rig = sms_rig(
-        backend,
-        |config| config.sms.sender_rate_per_second = Some(1),
-        |_| {},
-    )
-    .await;
+/// Makes the order confirmation and "shipped" texts two segments long.
+async fn long_texts(rig: &Rig) {
     let admin =
         tidings::cli::create_api_key(&rig.app.store, "admin", Scope::Admin, &store::Actor::cli())
             .await
@@ -145,13 +139,26 @@ async fn a_slow_number_takes_texts_at_its_pace_in_segments(backend: Backend) {
             .await;
         assert_eq!(saved.unwrap().status(), 200);
     }
+}
+
+/// Whether a message went out as a text.
+fn texted(m: &MessageView) -> bool {
+    m.channel.as_deref() == Some("sms") && matches!(m.state.as_str(), "sent" | "delivered")
+}
+
+async fn a_slow_number_takes_texts_at_its_pace_in_segments(backend: Backend) {
+    // Arrange: a number that takes one segment a second, and texts of two segments.
+    let rig = sms_rig(
+        backend,
+        |config| config.sms.sender_rate_per_second = Some(1),
+        |_| {},
+    )
+    .await;
+    long_texts(&rig).await;
 
     // Act: two texts for a phone without RCS.
     let order_id = rig.order_for(SMS_ONLY_PHONE, "Q-7").await;
     add_event(&rig, order_id, "in_transit").await;
-    let texted = |m: &MessageView| {
-        m.channel.as_deref() == Some("sms") && matches!(m.state.as_str(), "sent" | "delivered")
-    };
     let both_sent = |m: &[MessageView]| m.len() == 2 && m.iter().all(texted);
     rig.messages_until(order_id, both_sent).await;
 
@@ -168,7 +175,54 @@ async fn a_slow_number_takes_texts_at_its_pace_in_segments(backend: Backend) {
     assert!(gap >= TimeDelta::milliseconds(1800), "texts {gap} apart");
 }
 
+async fn a_slow_number_holds_up_no_other_customer(backend: Backend) {
+    // Arrange: a number that takes one segment a second, and six segments to text one
+    // customer.
+    let rig = sms_rig(
+        backend,
+        |config| config.sms.sender_rate_per_second = Some(1),
+        |_| {},
+    )
+    .await;
+    long_texts(&rig).await;
+    let texts_for = rig.order_for(SMS_ONLY_PHONE, "Q-8").await;
+    for status in ["in_transit", "out_for_delivery", "delivered"] {
+        add_event(&rig, texts_for, status).await;
+    }
+    let all_claimed = |m: &[MessageView]| m.len() == 4 && m.iter().all(|m| m.state != "pending");
+    rig.messages_until(texts_for, all_claimed).await;
+
+    // Act: another customer's order, on RCS, once every text is on its way.
+    let other = json!({
+        "external_id": "Q-9",
+        "number": "#Q-9",
+        "currency": "USD",
+        "total": "42.00",
+        "placed_at": "2026-11-20T10:00:00Z",
+        "status": "confirmed",
+        "customer": {"phone": RCS_PHONE, "first_name": "Bo", "locale": "en"},
+        "line_items": [{"title": "Mug", "quantity": 1, "unit_price": "42.00"}]
+    });
+    let created = rig.app.api_post("/api/v1/orders", &other).await;
+    assert_eq!(created.status(), 201);
+    let on_rcs = json(created).await["id"].as_i64().unwrap();
+
+    // Assert: the RCS message went out while the texts were still being paced.
+    let sent = |m: &[MessageView]| m.len() == 1 && m[0].sent_at.is_some();
+    let rcs = rig.messages_until(on_rcs, sent).await.remove(0);
+    let all_texted = |m: &[MessageView]| m.len() == 4 && m.iter().all(texted);
+    let texts = rig.messages_until(texts_for, all_texted).await;
+    let last_text = texts.iter().filter_map(|m| m.sent_at).max().unwrap();
+    assert_eq!(rcs.channel.as_deref(), Some("rcs"));
+    assert!(
+        rcs.sent_at.unwrap() < last_text,
+        "the RCS message waited for the texts: sent at {:?}, last text at {last_text}",
+        rcs.sent_at
+    );
+}
+
 on_both_backends!(
+    a_slow_number_holds_up_no_other_customer,
     a_slow_number_takes_texts_at_its_pace_in_segments,
     due_order_updates_are_claimed_before_older_promotions,
     the_queue_shows_each_channels_backlog_and_when_it_will_be_out,

@@ -20,6 +20,7 @@ on_both_backends!(
     delivered_moves_the_message_and_undelivered_never_undoes_it,
     an_inbound_text_is_stored_for_its_customer_on_the_sms_channel,
     stop_revokes_sms_consent_and_start_grants_it_again,
+    a_stop_from_a_number_not_on_file_is_kept_for_its_first_order,
     a_stop_twilio_already_answered_changes_consent_but_queues_no_reply,
     help_gets_one_answer_and_leaves_consent_alone,
     a_replayed_callback_changes_nothing,
@@ -293,6 +294,36 @@ async fn stop_revokes_sms_consent_and_start_grants_it_again(backend: Backend) {
             ("opt_in_ack".to_string(), None, "pending".to_string()),
         ]
     );
+}
+
+async fn a_stop_from_a_number_not_on_file_is_kept_for_its_first_order(backend: Backend) {
+    // Arrange
+    let app = app(backend).await;
+
+    // Act
+    let answer = post(&app, "", &inbound("SMfirst", "STOP")).await;
+    app.drain().await;
+    let (_, customer_id) = order_with_customer(&app).await;
+
+    // Assert
+    assert_eq!(answer.status(), 200);
+    let customer = app.store.get_customer(customer_id).await.unwrap();
+    // The contact the STOP made is now the order's customer, under the order's source.
+    assert_ne!(customer.source, "inbound");
+    assert_eq!(sms_consent(&customer), [(false, "keyword".to_string())]);
+    let promotional: Vec<bool> = customer
+        .consents
+        .iter()
+        .filter(|c| c.purpose == "promotional")
+        .map(|c| c.granted)
+        .collect();
+    assert_eq!(promotional, [false]);
+    let texts = app.store.list_inbound(customer_id).await.unwrap();
+    let bodies: Vec<&str> = texts.iter().map(|t| t.body.as_str()).collect();
+    assert_eq!(bodies, ["STOP"]);
+    let answers = replies(&app, customer_id).await;
+    let keys: Vec<&str> = answers.iter().map(|m| m.template_key.as_str()).collect();
+    assert_eq!(keys, ["opt_out_ack"]);
 }
 
 async fn a_stop_twilio_already_answered_changes_consent_but_queues_no_reply(backend: Backend) {

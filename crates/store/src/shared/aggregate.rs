@@ -25,6 +25,8 @@ pub(super) struct Aggregate {
     /// (a new order), so that `finish` can skip rewriting an unchanged row; `None` when
     /// the row was loaded.
     pub(super) written: Option<(Track, OrderStatus)>,
+    /// The order's row was inserted or rewritten, so its customer's metrics are due.
+    pub(super) metrics_due: bool,
 }
 
 impl Aggregate {
@@ -52,6 +54,7 @@ impl Aggregate {
             shipments: Vec::new(),
             new_events: 0,
             notifications: Vec::new(),
+            metrics_due: true,
         }
     }
 }
@@ -102,6 +105,7 @@ pub(super) async fn load_aggregate(conn: &mut Conn, order_id: i64) -> Result<Agg
         new_events: 0,
         notifications: Vec::new(),
         written: None,
+        metrics_due: false,
     };
 
     let rows = sqlx::query(
@@ -156,6 +160,11 @@ pub(super) async fn finish(
     let derived = derive_order_status(&facts, &statuses);
     if agg.written.as_ref() != Some(&(agg.track.clone(), derived)) {
         update_order_track(conn, &agg, derived, opts.now).await?;
+    }
+    if let Some(customer_id) = agg.customer_id {
+        if agg.metrics_due || counts_differently(agg.status.status, derived.status) {
+            refresh_customer_metrics(conn, customer_id, opts.now).await?;
+        }
     }
 
     for (shipment_id, status, template) in &agg.notifications {

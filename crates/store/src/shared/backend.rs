@@ -165,10 +165,12 @@ impl super::super::Backend {
         now: DateTime<Utc>,
         lease_until: DateTime<Utc>,
     ) -> Result<Vec<DueMessage>> {
-        let mut tx = self.begin_write().await?;
+        let mut conn = self.relaxed_connection().await?;
+        let mut tx = Self::begin_relaxed(&mut conn).await?;
         release_expired_leases(&mut tx, now).await?;
         let ids = claim_due(&mut tx, limit, now, lease_until).await?;
         tx.commit().await?;
+        drop(conn);
         if ids.is_empty() {
             return Ok(Vec::new());
         }
@@ -180,7 +182,8 @@ impl super::super::Backend {
         outcomes: &[Outcome],
         now: DateTime<Utc>,
     ) -> Result<()> {
-        let mut tx = self.begin_write().await?;
+        let mut conn = self.relaxed_connection().await?;
+        let mut tx = Self::begin_relaxed(&mut conn).await?;
         record_outcomes(&mut tx, outcomes, now).await?;
         tx.commit().await?;
         Ok(())
@@ -292,6 +295,29 @@ impl super::super::Backend {
 
     pub(crate) async fn get_template(&self, key: &str, locale: &str) -> Result<Option<String>> {
         get_template(&mut *self.read.acquire().await?, key, locale).await
+    }
+
+    pub(crate) async fn scoring_inputs(&self) -> Result<Vec<ScoringInput>> {
+        scoring_inputs(&mut *self.read.acquire().await?).await
+    }
+
+    /// Writes scores a few thousand customers per transaction, so that orders and
+    /// sends are not held up behind one long write. Scores are recomputed on every run,
+    /// so these commits need not wait for the disk.
+    pub(crate) async fn save_scores(
+        &self,
+        scores: &[CustomerScores],
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        for transaction in scores.chunks(ROWS_PER_STATEMENT * 10) {
+            let mut conn = self.relaxed_connection().await?;
+            let mut tx = Self::begin_relaxed(&mut conn).await?;
+            for chunk in transaction.chunks(ROWS_PER_STATEMENT) {
+                save_scores(&mut tx, chunk, now).await?;
+            }
+            tx.commit().await?;
+        }
+        Ok(())
     }
 
     pub(crate) async fn list_templates(&self) -> Result<Vec<(String, String, String)>> {

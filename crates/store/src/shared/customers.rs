@@ -21,7 +21,8 @@ pub(super) async fn upsert_customer(
                 "UPDATE customers SET email = COALESCE($2, email), phone = COALESCE($3, phone),
                     first_name = COALESCE($4, first_name), last_name = COALESCE($5, last_name),
                     locale = COALESCE($6, locale), time_zone = COALESCE($7, time_zone),
-                    external_id = COALESCE(external_id, $8), updated_at = $9
+                    external_id = COALESCE(external_id, $8), updated_at = $9,
+                    source = CASE WHEN source = $10 THEN $11 ELSE source END
                  WHERE id = $1",
             )
             .bind(id)
@@ -33,6 +34,9 @@ pub(super) async fn upsert_customer(
             .bind(customer.time_zone.as_ref().map(|t| t.as_str()))
             .bind(&customer.external_id)
             .bind(now)
+            // A contact made from an inbound message becomes the store's customer.
+            .bind(INBOUND_SOURCE)
+            .bind(source)
             .execute(&mut *conn)
             .await?;
             (id, false)
@@ -49,6 +53,31 @@ pub(super) async fn upsert_customer(
         record_consents(conn, id, customer).await?;
     }
     Ok(Some(id))
+}
+
+/// The source of a contact made from a message sent by a number not on file.
+pub(super) const INBOUND_SOURCE: &str = "inbound";
+
+/// The customer with `phone`, or a new contact holding only the number.
+///
+/// Someone who texts STOP before any order with the number still opts out: the consent
+/// is kept on the contact, and the keyword is answered, as carriers expect of every
+/// number a business texts from. A later order with the number joins the contact (see
+/// [`upsert_customer`]).
+pub(super) async fn customer_for_inbound(
+    conn: &mut Conn,
+    phone: &domain::PhoneNumber,
+    now: DateTime<Utc>,
+) -> Result<i64> {
+    if let Some(id) = customer_by_phone(conn, phone.as_str()).await? {
+        return Ok(id);
+    }
+    let contact = CustomerInput {
+        phone: Some(phone.clone()),
+        ..CustomerInput::default()
+    };
+    let number = Some(phone.as_str().to_string());
+    insert_customer(conn, INBOUND_SOURCE, &contact, &None, &number, now).await
 }
 
 async fn insert_customer(

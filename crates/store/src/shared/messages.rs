@@ -637,15 +637,16 @@ fn state_after_receipt(
     }
 }
 
-/// Keeps a message a customer sent, linked to the customer with that phone number.
-/// A keyword (STOP, START, HELP) also changes consent and queues its one reply, in the
-/// same transaction. A replay of the same provider message adds nothing.
+/// Keeps a message a customer sent, linked to the customer with that phone number (a
+/// number not on file becomes a contact of its own). A keyword (STOP, START, HELP) also
+/// changes consent and queues its one reply, in the same transaction. A replay of the
+/// same provider message adds nothing.
 pub(super) async fn record_inbound(
     conn: &mut Conn,
     input: &InboundInput,
     now: DateTime<Utc>,
 ) -> Result<Applied> {
-    let customer_id = customer_by_phone(conn, input.phone.as_str()).await?;
+    let customer_id = Some(customer_for_inbound(conn, &input.phone, now).await?);
     let Some(inbound_id) = insert_inbound(conn, input, customer_id, now).await? else {
         // A replay: the keyword it may be was answered when it first came.
         return Ok(Applied {
@@ -717,7 +718,6 @@ async fn answer_keyword(
         };
         record_consent_by_phone(conn, input.phone.as_str(), &record).await?;
     }
-    // An unknown number has no customer to address a reply to.
     let Some(customer_id) = customer_id else {
         return Ok(0);
     };
@@ -805,7 +805,7 @@ async fn repeats_last_ack(conn: &mut Conn, reply: &Reply, now: DateTime<Utc>) ->
 }
 
 /// The customer most recently updated with this phone number.
-async fn customer_by_phone(conn: &mut Conn, phone: &str) -> Result<Option<i64>> {
+pub(super) async fn customer_by_phone(conn: &mut Conn, phone: &str) -> Result<Option<i64>> {
     let row = sqlx::query(
         "SELECT id FROM customers WHERE phone = $1 ORDER BY updated_at DESC, id DESC LIMIT 1",
     )

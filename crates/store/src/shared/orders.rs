@@ -28,7 +28,10 @@ pub(super) async fn upsert_order(
             if !input.line_items.is_empty() {
                 delete_line_items(conn, id).await?;
             }
-            load_aggregate(conn, id).await?
+            let mut agg = load_aggregate(conn, id).await?;
+            // Its total or customer may have changed.
+            agg.metrics_due = true;
+            agg
         }
         None => {
             let id = insert_order_row(conn, input, customer_id, &address, opts.now).await?;

@@ -149,6 +149,7 @@ pub(super) async fn get_customer(conn: &mut Conn, id: i64) -> Result<CustomerVie
         time_zone: row.try_get(8)?,
         consents: Vec::new(),
         order_ids: Vec::new(),
+        metrics: None,
     };
     let consents = sqlx::query(
         "SELECT purpose, channel, granted, source, recorded_at FROM consents
@@ -175,6 +176,7 @@ pub(super) async fn get_customer(conn: &mut Conn, id: i64) -> Result<CustomerVie
         .iter()
         .map(|r| r.try_get(0))
         .collect::<Result<_, _>>()?;
+    customer.metrics = customer_metrics(conn, id).await?;
     Ok(customer)
 }
 
