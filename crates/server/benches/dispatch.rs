@@ -396,7 +396,8 @@ async fn run_latency(
     database_url: &str,
 ) -> anyhow::Result<Latency> {
     let store = Store::open(database_url).await?;
-    let key = tidings::cli::create_api_key(&store, "bench", Scope::Ingest).await?;
+    let key =
+        tidings::cli::create_api_key(&store, "bench", Scope::Ingest, &store::Actor::cli()).await?;
     let emulator = EmulatorHost::start(settings.phones, Mix::Rcs).await?;
     let server = Server::start(store.clone(), database_url, &emulator, None, settings).await?;
     let load = Load::new(server.port);

@@ -5,10 +5,11 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use store::Store;
+use store::{Actor, Store};
 
 use crate::config::{Config, LogFormat, DEFAULT_CONFIG};
-use crate::http::api::Scope;
+use crate::http::access::{Role, Scope};
+use crate::http::auth::{check_new_password, generate_password, hash_password};
 use crate::startup::{shutdown_signal, Application};
 
 #[derive(Parser)]
@@ -55,9 +56,15 @@ enum Cmd {
     /// Print a commented configuration file with every default.
     DefaultConfig,
     /// Manage API keys.
-    Apikey {
+    #[command(alias = "apikey")]
+    Key {
         #[command(subcommand)]
-        command: ApikeyCmd,
+        command: KeyCmd,
+    },
+    /// Manage the people who log in to the workspace at /app.
+    User {
+        #[command(subcommand)]
+        command: UserCmd,
     },
     /// Import order history.
     Import {
@@ -67,13 +74,34 @@ enum Cmd {
 }
 
 #[derive(Subcommand)]
-enum ApikeyCmd {
+enum KeyCmd {
     /// Create a key; it is printed once, as the last line, and stored only hashed.
-    Create {
+    #[command(alias = "create")]
+    Add {
         #[arg(long)]
         name: String,
         #[arg(long, value_enum)]
         scope: Scope,
+    },
+    /// Revoke a key by its id (as the workspace's API keys page lists it).
+    Revoke {
+        #[arg(long)]
+        id: i64,
+    },
+}
+
+#[derive(Subcommand)]
+enum UserCmd {
+    /// Add a user. A one-time password is generated and printed as the last line,
+    /// unless `--password-stdin` reads one from standard input.
+    Add {
+        #[arg(long)]
+        email: String,
+        #[arg(long, value_enum)]
+        role: Role,
+        /// Read the password from the first line of standard input.
+        #[arg(long)]
+        password_stdin: bool,
     },
 }
 
@@ -133,18 +161,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 Ok(())
             }
             Cmd::DefaultConfig => Ok(()),
-            Cmd::Apikey {
-                command: ApikeyCmd::Create { name, scope },
-            } => {
-                let store = Store::open(&config.database_url).await?;
-                let key = create_api_key(&store, &name, scope).await?;
-                println!(
-                    "API key {name:?} with scope {} created. It is shown only once:",
-                    scope.as_str()
-                );
-                println!("{key}");
-                Ok(())
-            }
+            Cmd::Key { command } => key(config, command).await,
+            Cmd::User { command } => user(config, command).await,
             Cmd::Import { command } => import(config, command).await,
         }
     })
@@ -157,14 +175,84 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     app.run_until_stopped(stop).await
 }
 
-/// Creates a key: `tid_` and 192 random bits in hex.
-pub async fn create_api_key(store: &Store, name: &str, scope: Scope) -> anyhow::Result<String> {
-    use rand::RngCore;
-    let mut bytes = [0u8; 24];
-    rand::rng().fill_bytes(&mut bytes);
-    let key = format!("tid_{}", hex::encode(bytes));
-    store.create_api_key(name, scope.as_str(), &key).await?;
+async fn key(config: Config, command: KeyCmd) -> anyhow::Result<()> {
+    let store = Store::open(&config.database_url).await?;
+    match command {
+        KeyCmd::Add { name, scope } => {
+            let key = create_api_key(&store, &name, scope, &Actor::cli()).await?;
+            println!(
+                "API key {name:?} with scope {} created. It is shown only once:",
+                scope.as_str()
+            );
+            println!("{key}");
+        }
+        KeyCmd::Revoke { id } => {
+            if store.revoke_api_key(id, &Actor::cli()).await? {
+                println!("API key {id} revoked.");
+            } else {
+                println!("API key {id} was already revoked.");
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn user(config: Config, command: UserCmd) -> anyhow::Result<()> {
+    let store = Store::open(&config.database_url).await?;
+    let UserCmd::Add {
+        email,
+        role,
+        password_stdin,
+    } = command;
+    let (password, generated) = if password_stdin {
+        let mut line = String::new();
+        std::io::stdin()
+            .read_line(&mut line)
+            .context("reading the password from standard input")?;
+        (line.trim_end_matches(['\r', '\n']).to_string(), false)
+    } else {
+        (generate_password(), true)
+    };
+    let user = add_user(&store, &email, role, &password, &Actor::cli()).await?;
+    println!("User {} added with role {}.", user.email, user.role);
+    if generated {
+        println!("One-time password (shown only once; change it at /app/password):");
+        println!("{password}");
+    }
+    Ok(())
+}
+
+/// Creates a key: `tdk_` and 192 random bits in hex. Only its hash is stored, and the
+/// audit log records `actor` as its creator.
+pub async fn create_api_key(
+    store: &Store,
+    name: &str,
+    scope: Scope,
+    actor: &Actor,
+) -> anyhow::Result<String> {
+    let key = format!("tdk_{}", crate::http::auth::random_token(24));
+    store
+        .create_api_key(name, scope.as_str(), &key, actor)
+        .await
+        .context("storing the API key")?;
     Ok(key)
+}
+
+/// Adds a user with `password` (checked for length, stored as an argon2id hash).
+pub async fn add_user(
+    store: &Store,
+    email: &str,
+    role: Role,
+    password: &str,
+    actor: &Actor,
+) -> anyhow::Result<store::User> {
+    let email = domain::Email::parse(email.trim())
+        .map_err(|_| anyhow::anyhow!("{email:?} is not an email address"))?;
+    check_new_password(password).map_err(|e| anyhow::anyhow!(e))?;
+    let hash = hash_password(password).await?;
+    Ok(store
+        .add_user(email.as_str(), role.as_str(), &hash, actor)
+        .await?)
 }
 
 async fn import(config: Config, command: ImportCmd) -> anyhow::Result<()> {

@@ -107,6 +107,7 @@ impl Application {
             applier,
             templates,
             rates: rates.unwrap_or_default(),
+            logins: http::auth::LoginLimiter::default(),
         };
         Ok(Application {
             listener,
@@ -151,7 +152,9 @@ impl Application {
         let addr = listener.local_addr()?;
         tracing::info!(%addr, database = state.store.backend_name(), "tidings is serving");
         let router = http::router(state);
-        axum::serve(listener, router)
+        // The client's address feeds the per-address login rate limit.
+        let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
+        axum::serve(listener, service)
             .with_graceful_shutdown(shutdown)
             .await
             .context("serving HTTP")?;

@@ -250,13 +250,21 @@ impl Store {
         on_backend!(self, b => b.inbox_counts().await)
     }
 
-    /// Creates an API key and returns its id; only the hash of `secret` is stored.
+    /// Creates an API key and returns its id; only the hash of `secret` is stored. The
+    /// audit log records who created it, in the same transaction.
     ///
     /// # Errors
     /// Database errors.
-    pub async fn create_api_key(&self, name: &str, scope: &str, secret: &str) -> Result<i64> {
+    pub async fn create_api_key(
+        &self,
+        name: &str,
+        scope: &str,
+        secret: &str,
+        actor: &Actor,
+    ) -> Result<i64> {
         let prefix: String = secret.chars().take(12).collect();
-        on_backend!(self, b => b.create_api_key(name, scope, &prefix, &hash_secret(secret)).await)
+        let hash = hash_secret(secret);
+        on_backend!(self, b => b.create_api_key(name, scope, &prefix, &hash, actor).await)
     }
 
     /// The live key whose secret this is, if any.
@@ -404,13 +412,13 @@ impl Store {
         on_backend!(self, b => b.dead_letters(limit).await)
     }
 
-    /// Queues a dead letter again, due now; `by` is recorded on its history. `false`
-    /// when the message is not (or no longer) failed.
+    /// Queues a dead letter again, due now; the actor is recorded on its history and in
+    /// the audit log. `false` when the message is not (or no longer) failed.
     ///
     /// # Errors
     /// Database errors.
-    pub async fn redrive_message(&self, id: Uuid, by: &str) -> Result<bool> {
-        on_backend!(self, b => b.redrive_message(id, by, Utc::now()).await)
+    pub async fn redrive_message(&self, id: Uuid, actor: &Actor) -> Result<bool> {
+        on_backend!(self, b => b.redrive_message(id, actor).await)
     }
 
     /// How many messages wait to be sent (queued, or being sent), by purpose:
@@ -498,13 +506,141 @@ impl Store {
     ///
     /// # Errors
     /// Database errors.
-    pub async fn put_template(&self, key: &str, locale: &str, body: &str) -> Result<()> {
-        on_backend!(self, b => b.put_template(key, locale, body, Utc::now()).await)
+    pub async fn put_template(
+        &self,
+        key: &str,
+        locale: &str,
+        body: &str,
+        actor: &Actor,
+    ) -> Result<()> {
+        on_backend!(self, b => b.put_template(key, locale, body, actor).await)
+    }
+
+    /// Records a consent decision someone in the workspace made for a customer, with the
+    /// audit entry, in one transaction.
+    ///
+    /// # Errors
+    /// `NotFound` for an unknown customer; database errors.
+    pub async fn record_consent(
+        &self,
+        customer_id: i64,
+        record: &domain::ConsentRecord,
+        actor: &Actor,
+    ) -> Result<()> {
+        on_backend!(self, b => b.record_consent(customer_id, record, actor).await)
+    }
+
+    /// Adds a user; `password_hash` is a PHC string the caller made.
+    ///
+    /// # Errors
+    /// `Conflict` when the (lower-cased) email is taken; database errors.
+    pub async fn add_user(
+        &self,
+        email: &str,
+        role: &str,
+        password_hash: &str,
+        actor: &Actor,
+    ) -> Result<User> {
+        let email = email.trim().to_lowercase();
+        on_backend!(self, b => b.add_user(&email, role, password_hash, actor).await)
+    }
+
+    /// A user by id.
+    ///
+    /// # Errors
+    /// `NotFound`; database errors.
+    pub async fn get_user(&self, id: i64) -> Result<User> {
+        on_backend!(self, b => b.get_user(id).await)
+    }
+
+    /// Every user, by email.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn list_users(&self) -> Result<Vec<User>> {
+        on_backend!(self, b => b.list_users().await)
+    }
+
+    /// A user and their password hash, by email in any case; for logging in.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn user_credentials(&self, email: &str) -> Result<Option<(User, String)>> {
+        let email = email.trim().to_lowercase();
+        on_backend!(self, b => b.user_credentials(&email).await)
+    }
+
+    /// Changes a user's role, disabled state or password, with the audit entry.
+    ///
+    /// # Errors
+    /// `NotFound`; database errors.
+    pub async fn change_user(
+        &self,
+        id: i64,
+        change: &UserChange<'_>,
+        actor: &Actor,
+    ) -> Result<User> {
+        on_backend!(self, b => b.change_user(id, change, actor).await)
+    }
+
+    /// Opens a session for the cookie token `token`; only its hash is stored.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn create_session(
+        &self,
+        user_id: i64,
+        token: &str,
+        csrf_token: &str,
+        expires_at: DateTime<Utc>,
+    ) -> Result<()> {
+        let hash = hash_secret(token);
+        on_backend!(self, b => b.create_session(user_id, &hash, csrf_token, expires_at).await)
+    }
+
+    /// The live session of a cookie token: unexpired, of an enabled user.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn find_session(&self, token: &str) -> Result<Option<Session>> {
+        on_backend!(self, b => b.find_session(&hash_secret(token)).await)
+    }
+
+    /// Ends the session of a cookie token, if there is one.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn delete_session(&self, token: &str) -> Result<()> {
+        on_backend!(self, b => b.delete_session(&hash_secret(token)).await)
+    }
+
+    /// Every API key, live first; never a secret.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn list_api_keys(&self) -> Result<Vec<ApiKeyListing>> {
+        on_backend!(self, b => b.list_api_keys().await)
+    }
+
+    /// Revokes a key, with the audit entry; `false` when it was revoked already.
+    ///
+    /// # Errors
+    /// `NotFound`; database errors.
+    pub async fn revoke_api_key(&self, id: i64, actor: &Actor) -> Result<bool> {
+        on_backend!(self, b => b.revoke_api_key(id, actor).await)
+    }
+
+    /// Audit entries matching `filter`, newest first.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn list_audit(&self, filter: &AuditFilter) -> Result<Vec<AuditEntry>> {
+        on_backend!(self, b => b.list_audit(filter).await)
     }
 }
 
-/// API keys are long random strings, so one fast hash is enough to make a stolen table
-/// useless; a slow password hash would only slow every request down.
+/// API keys and session tokens are long random strings, so one fast hash is enough to
+/// make a stolen table useless; a slow password hash would only slow every request down.
 fn hash_secret(secret: &str) -> String {
     hex::encode(Sha256::digest(secret.as_bytes()))
 }

@@ -485,3 +485,137 @@ pub struct SegmentMember {
     pub phone: Option<String>,
     pub orders: i64,
 }
+
+/// An API key in the workspace's list: live or revoked, never its secret.
+#[derive(Clone, Debug, Serialize)]
+pub struct ApiKeyListing {
+    pub id: i64,
+    pub name: String,
+    pub scope: String,
+    pub prefix: String,
+    pub created_at: DateTime<Utc>,
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+/// A person who logs in to the workspace. The role is the server's to interpret.
+#[derive(Clone, Debug, Serialize)]
+pub struct User {
+    pub id: i64,
+    /// Lower-cased.
+    pub email: String,
+    pub role: String,
+    pub created_at: DateTime<Utc>,
+    pub password_changed_at: DateTime<Utc>,
+    pub disabled_at: Option<DateTime<Utc>>,
+}
+
+/// A live session and its user.
+#[derive(Clone, Debug)]
+pub struct Session {
+    pub id: i64,
+    pub user: User,
+    /// Goes into every form the session is shown, and must come back with each post.
+    pub csrf_token: String,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// Who made a change, as the audit log records it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Actor {
+    pub kind: ActorKind,
+    /// The user's or key's id; none for the command line.
+    pub id: Option<i64>,
+    /// The user's email or the key's name.
+    pub name: String,
+}
+
+/// The kinds of actor the audit log tells apart.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ActorKind {
+    User,
+    ApiKey,
+    Cli,
+}
+
+impl ActorKind {
+    /// The name stored in `audit_log.actor_kind`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ActorKind::User => "user",
+            ActorKind::ApiKey => "api_key",
+            ActorKind::Cli => "cli",
+        }
+    }
+}
+
+impl Actor {
+    /// Someone at the server's command line.
+    pub fn cli() -> Actor {
+        Actor {
+            kind: ActorKind::Cli,
+            id: None,
+            name: "command line".into(),
+        }
+    }
+
+    /// How a message's history names the actor: `user a@shop.example`.
+    pub fn label(&self) -> String {
+        match self.kind {
+            ActorKind::User => format!("user {}", self.name),
+            ActorKind::ApiKey => format!("API key {}", self.name),
+            ActorKind::Cli => self.name.clone(),
+        }
+    }
+}
+
+/// One entry of the audit log.
+#[derive(Clone, Debug, Serialize)]
+pub struct AuditEntry {
+    pub id: i64,
+    pub at: DateTime<Utc>,
+    /// `user`, `api_key` or `cli`.
+    pub actor_kind: String,
+    pub actor_id: Option<i64>,
+    /// The user's email or the key's name, as it was then.
+    pub actor: String,
+    /// What was done: `template.save`, `api_key.create`, `user.role`, ...
+    pub action: String,
+    /// What it was done to: `template:shipped/en`, `api_key:3`, `message:<id>`, ...
+    pub subject: String,
+    /// The subject before the change; none when it did not exist.
+    pub before: Option<serde_json::Value>,
+    /// The subject after the change; none when it no longer exists.
+    pub after: Option<serde_json::Value>,
+}
+
+/// Which audit entries to list; every field left out matches all. Newest first.
+#[derive(Clone, Debug, Default)]
+pub struct AuditFilter {
+    /// The actor's email or key name, exactly.
+    pub actor: Option<String>,
+    pub action: Option<String>,
+    /// The kind of change: the part of the action before its dot (`template`, `api_key`,
+    /// `user`, `consent`, `message`).
+    pub kind: Option<String>,
+    pub subject: Option<String>,
+    /// At or after.
+    pub since: Option<DateTime<Utc>>,
+    /// Before.
+    pub until: Option<DateTime<Utc>>,
+    /// Entries older than this one: the next page after an entry seen last.
+    pub before_id: Option<i64>,
+    /// At most this many.
+    pub limit: i64,
+}
+
+/// What may change about a user: the owner sets role and disabled; each user their
+/// own password.
+pub enum UserChange<'a> {
+    Role(&'a str),
+    Disabled(bool),
+    /// A new password hash; every session but `keep_session` ends.
+    Password {
+        hash: &'a str,
+        keep_session: Option<i64>,
+    },
+}

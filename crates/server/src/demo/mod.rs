@@ -210,6 +210,29 @@ fn read_setup(path: &Path) -> anyhow::Result<EmulatorConfig> {
         .with_context(|| format!("reading the emulator setup {}", path.display()))
 }
 
+/// The demo's owner and a fresh one-time password: added on the first run, given a new
+/// password on the next ones.
+async fn demo_owner(store: &Store) -> anyhow::Result<(String, String)> {
+    const OWNER: &str = "owner@demo.tidings.test";
+    let password = crate::http::auth::generate_password();
+    let actor = store::Actor::cli();
+    match store.user_credentials(OWNER).await? {
+        None => {
+            let role = crate::http::access::Role::Owner;
+            crate::cli::add_user(store, OWNER, role, &password, &actor).await?;
+        }
+        Some((user, _)) => {
+            let hash = crate::http::auth::hash_password(&password).await?;
+            let change = store::UserChange::Password {
+                hash: &hash,
+                keep_session: None,
+            };
+            store.change_user(user.id, &change, &actor).await?;
+        }
+    }
+    Ok((OWNER.to_string(), password))
+}
+
 fn demo_service_account() -> ServiceAccount {
     ServiceAccount {
         client_email: DEMO_KEY_EMAIL.into(),
@@ -218,7 +241,9 @@ fn demo_service_account() -> ServiceAccount {
 }
 
 async fn print_welcome(store: &Store, base: &str, emulator: &str) -> anyhow::Result<()> {
-    let key = crate::cli::create_api_key(store, "demo", Scope::Ingest).await?;
+    let actor = store::Actor::cli();
+    let key = crate::cli::create_api_key(store, "demo", Scope::Ingest, &actor).await?;
+    let (owner, password) = demo_owner(store).await?;
     println!("\nTidings demo is running on {base}\n\nTracking pages:");
     for n in 1..=SAMPLES.len() {
         let order = domain::OrderRef {
@@ -238,6 +263,8 @@ async fn print_welcome(store: &Store, base: &str, emulator: &str) -> anyhow::Res
     for (i, (name, _, _)) in SAMPLES.iter().enumerate() {
         println!("  {name:<8} {emulator}/phones/{}", phone_of(i + 1));
     }
+    println!("\nWorkspace: {base}/app/login");
+    println!("  owner {owner}, one-time password {password}");
     println!("\nAPI key (scope ingest): {key}");
     println!("  curl -H 'Authorization: Bearer {key}' {base}/api/v1/orders/1");
     println!("Shopify webhook secret: {DEMO_SHOPIFY_SECRET} (POST {base}/webhooks/shopify)");

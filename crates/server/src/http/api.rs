@@ -1,100 +1,23 @@
-//! The REST API under `/api/v1/`, authenticated by API keys.
+//! The REST API under `/api/v1/`. Who may call what is decided before a handler runs,
+//! by `auth::authorize` and the table in `access`.
 
 use axum::body::Bytes;
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{FromRequestParts, Path, Query, State};
-use axum::http::request::Parts;
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
 use chrono::Utc;
 use domain::{Command, OrderRef, Source};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use store::{Accepted, ApiKey, CustomerView, Delivery, OrderView};
+use store::{Accepted, CustomerView, Delivery, OrderView};
 
+use super::auth::Principal;
 use super::error::{ApiError, ApiResult};
 use super::AppState;
 use crate::ingest::rest::{EventBody, OrderBody, ShipmentBody};
 
-/// What a key may do.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum Scope {
-    /// Read orders and customers.
-    Read,
-    /// Read, and write orders, shipments and events.
-    Ingest,
-    /// Everything.
-    Admin,
-}
-
-impl Scope {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Scope::Read => "read",
-            Scope::Ingest => "ingest",
-            Scope::Admin => "admin",
-        }
-    }
-
-    fn allows_writes(name: &str) -> bool {
-        matches!(name, "ingest" | "admin")
-    }
-}
-
-/// A request authenticated by `Authorization: Bearer <key>`.
-pub struct Caller(pub ApiKey);
-
-impl FromRequestParts<AppState> for Caller {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
-        let header = parts
-            .headers
-            .get(axum::http::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .ok_or_else(|| {
-                ApiError::Unauthorized("send an API key as Authorization: Bearer <key>".into())
-            })?;
-        let secret = header.strip_prefix("Bearer ").ok_or_else(|| {
-            ApiError::Unauthorized("the Authorization header must be Bearer <key>".into())
-        })?;
-        let key = state
-            .store
-            .find_api_key(secret.trim())
-            .await?
-            .ok_or_else(|| ApiError::Unauthorized("the API key is unknown or revoked".into()))?;
-        tracing::Span::current().record("api_key_id", key.id);
-        Ok(Caller(key))
-    }
-}
-
-impl Caller {
-    /// Only admin keys may change how Tidings speaks to customers.
-    pub(super) fn require_admin(&self) -> ApiResult<()> {
-        if self.0.scope == Scope::Admin.as_str() {
-            Ok(())
-        } else {
-            Err(ApiError::Forbidden(format!(
-                "a key with scope {} cannot change templates; use an admin key",
-                self.0.scope
-            )))
-        }
-    }
-
-    pub(super) fn require_write(&self) -> ApiResult<()> {
-        if Scope::allows_writes(&self.0.scope) {
-            Ok(())
-        } else {
-            Err(ApiError::Forbidden(format!(
-                "a key with scope {} cannot write; use an ingest key",
-                self.0.scope
-            )))
-        }
-    }
-}
+pub use super::access::Scope;
 
 /// An order as the API shows it: the stored view plus its tracking page URL.
 #[derive(Serialize)]
@@ -128,14 +51,12 @@ fn parse_id(raw: &str, what: &str) -> ApiResult<i64> {
 }
 
 /// `POST /api/v1/orders`: create or update an order by source and external id.
-#[tracing::instrument(name = "upsert order", skip_all, fields(api_key_id, order_id))]
+#[tracing::instrument(name = "upsert order", skip_all, fields(order_id))]
 pub async fn upsert_order(
     State(state): State<AppState>,
-    caller: Caller,
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult<(StatusCode, Json<OrderResponse>)> {
-    caller.require_write()?;
     let payload: OrderBody = parse_json(&body)?;
     let command = payload.into_command(&state.config.default_region)?;
     let Command::UpsertOrder(input) = &command else {
@@ -154,61 +75,38 @@ pub async fn upsert_order(
 }
 
 /// `POST /api/v1/orders/{id}/shipments`.
-#[tracing::instrument(name = "add shipment", skip_all, fields(api_key_id, order_id = %id))]
+#[tracing::instrument(name = "add shipment", skip_all, fields(order_id = %id))]
 pub async fn add_shipment(
     State(state): State<AppState>,
-    caller: Caller,
     Path(id): Path<String>,
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult<(StatusCode, Json<OrderResponse>)> {
     let to_command = |order| Ok(parse_json::<ShipmentBody>(&body)?.into_command(order)?);
-    write_to_order(
-        &state,
-        &caller,
-        &id,
-        &headers,
-        &body,
-        "shipment.upsert",
-        to_command,
-    )
-    .await
+    write_to_order(&state, &id, &headers, &body, "shipment.upsert", to_command).await
 }
 
 /// `POST /api/v1/orders/{id}/events`.
-#[tracing::instrument(name = "add event", skip_all, fields(api_key_id, order_id = %id))]
+#[tracing::instrument(name = "add event", skip_all, fields(order_id = %id))]
 pub async fn add_event(
     State(state): State<AppState>,
-    caller: Caller,
     Path(id): Path<String>,
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult<(StatusCode, Json<OrderResponse>)> {
     let to_command = |order| Ok(parse_json::<EventBody>(&body)?.into_command(order)?);
-    write_to_order(
-        &state,
-        &caller,
-        &id,
-        &headers,
-        &body,
-        "event.add",
-        to_command,
-    )
-    .await
+    write_to_order(&state, &id, &headers, &body, "event.add", to_command).await
 }
 
-/// The steps every write to an existing order shares: check the key may write, find the
-/// order, build the command from the body, apply it, answer with the order.
+/// The steps every write to an existing order shares: find the order, build the command from the body, apply it, answer with the order.
 async fn write_to_order(
     state: &AppState,
-    caller: &Caller,
     id: &str,
     headers: &HeaderMap,
     body: &[u8],
     topic: &str,
     to_command: impl FnOnce(OrderRef) -> ApiResult<Command>,
 ) -> ApiResult<(StatusCode, Json<OrderResponse>)> {
-    caller.require_write()?;
     let order = state.store.get_order(parse_id(id, "order")?).await?;
     let command = to_command(order_ref_of(&order))?;
     let order_id = ingest(state, headers, topic, body, &command).await?;
@@ -226,10 +124,9 @@ pub struct OrderLookup {
 }
 
 /// `GET /api/v1/orders?source=S&external_id=E`: the order a source knows as `E`.
-#[tracing::instrument(name = "find order", skip_all, fields(api_key_id, order_id))]
+#[tracing::instrument(name = "find order", skip_all, fields(order_id))]
 pub async fn find_order(
     State(state): State<AppState>,
-    _caller: Caller,
     lookup: Result<Query<OrderLookup>, QueryRejection>,
 ) -> ApiResult<Json<OrderResponse>> {
     let Query(lookup) = lookup.map_err(|e| ApiError::BadRequest {
@@ -262,25 +159,61 @@ pub async fn find_order(
 }
 
 /// `GET /api/v1/orders/{id}`.
-#[tracing::instrument(name = "get order", skip_all, fields(api_key_id, order_id = %id))]
+#[tracing::instrument(name = "get order", skip_all, fields(order_id = %id))]
 pub async fn get_order(
     State(state): State<AppState>,
-    _caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult<Json<OrderResponse>> {
     Ok(Json(order_response(&state, parse_id(&id, "order")?).await?))
 }
 
 /// `GET /api/v1/customers/{id}`.
-#[tracing::instrument(name = "get customer", skip_all, fields(api_key_id, customer_id = %id))]
+#[tracing::instrument(name = "get customer", skip_all, fields(customer_id = %id))]
 pub async fn get_customer(
     State(state): State<AppState>,
-    _caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult<Json<CustomerView>> {
     Ok(Json(
         state.store.get_customer(parse_id(&id, "customer")?).await?,
     ))
+}
+
+/// Body of `POST /api/v1/customers/{id}/consents`: one decision a customer made.
+#[derive(serde::Deserialize)]
+pub struct ConsentBody {
+    purpose: String,
+    channel: String,
+    granted: bool,
+}
+
+/// `POST /api/v1/customers/{id}/consents`: records a consent decision a customer gave
+/// support (by phone or email), audited with who recorded it.
+#[tracing::instrument(name = "edit consent", skip_all, fields(customer_id = %id))]
+pub async fn edit_consent(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> ApiResult<Json<CustomerView>> {
+    let id = parse_id(&id, "customer")?;
+    let body: ConsentBody = parse_json(&body)?;
+    let purpose = domain::Purpose::parse(&body.purpose)
+        .map_err(|e| ApiError::Unprocessable(format!("purpose: {e}")))?;
+    let channel = domain::Channel::parse(&body.channel)
+        .map_err(|e| ApiError::Unprocessable(format!("channel: {e}")))?;
+    let record = domain::ConsentRecord {
+        purpose,
+        channel,
+        granted: body.granted,
+        source: "workspace".into(),
+        recorded_at: Utc::now(),
+    };
+    state
+        .store
+        .record_consent(id, &record, &principal.actor())
+        .await?;
+    tracing::info!("consent recorded");
+    Ok(Json(state.store.get_customer(id).await?))
 }
 
 fn order_ref_of(order: &OrderView) -> OrderRef {

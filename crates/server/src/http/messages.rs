@@ -8,7 +8,7 @@ use serde::Deserialize;
 use store::MessageView;
 use uuid::Uuid;
 
-use super::api::Caller;
+use super::auth::Principal;
 use super::error::{ApiError, ApiResult};
 use super::AppState;
 
@@ -16,7 +16,6 @@ use super::AppState;
 /// status history (deferrals, re-routes and failures with their reasons) and attempts.
 pub async fn for_order(
     State(state): State<AppState>,
-    _caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Vec<MessageView>>> {
     let order_id: i64 = id
@@ -29,7 +28,6 @@ pub async fn for_order(
 /// `GET /api/v1/messages/{id}`: one message, and why it was or was not sent.
 pub async fn get(
     State(state): State<AppState>,
-    _caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult<Json<MessageView>> {
     Ok(Json(state.store.get_message(message_id(&id)?).await?))
@@ -45,7 +43,6 @@ pub struct DeadLetterQuery {
 /// `GET /api/v1/messages/dead-letters`: messages that failed for good, newest first.
 pub async fn dead_letters(
     State(state): State<AppState>,
-    _caller: Caller,
     Query(query): Query<DeadLetterQuery>,
 ) -> ApiResult<Json<Vec<MessageView>>> {
     let limit = query.limit.unwrap_or(100);
@@ -58,16 +55,14 @@ pub async fn dead_letters(
 }
 
 /// `POST /api/v1/messages/{id}/redrive`: queue a dead letter again, due now.
-#[tracing::instrument(name = "redrive message", skip_all, fields(api_key_id, message_id = %id))]
+#[tracing::instrument(name = "redrive message", skip_all, fields(message_id = %id))]
 pub async fn redrive(
     State(state): State<AppState>,
-    caller: Caller,
+    principal: Principal,
     Path(id): Path<String>,
 ) -> ApiResult<(StatusCode, Json<MessageView>)> {
-    caller.require_write()?;
     let id = message_id(&id)?;
-    let by = format!("API key {}", caller.0.name);
-    if !state.store.redrive_message(id, &by).await? {
+    if !state.store.redrive_message(id, &principal.actor()).await? {
         let message = state.store.get_message(id).await?;
         return Err(ApiError::Unprocessable(format!(
             "message {id} is {}, not failed: only dead letters are sent again",

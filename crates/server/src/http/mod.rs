@@ -1,11 +1,17 @@
 //! The HTTP surface: API, webhooks, tracking pages and probes, on one router.
 
+pub mod access;
 pub mod api;
+pub mod audit;
+pub mod auth;
 pub mod error;
 pub mod health;
 pub mod kannel;
+pub mod keys;
+pub mod login;
 pub mod maap;
 pub mod messages;
+pub mod pages;
 pub mod queue;
 pub mod rbm;
 pub mod segments;
@@ -13,6 +19,7 @@ pub mod sms;
 pub mod templates;
 pub mod tracking;
 pub mod unsubscribe;
+pub mod users;
 pub mod webhooks;
 
 use std::sync::Arc;
@@ -20,7 +27,7 @@ use std::sync::Arc;
 use axum::extract::{MatchedPath, Request};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, post, MethodRouter};
 use axum::Router;
 use store::Store;
 use tracing::Instrument;
@@ -42,6 +49,8 @@ pub struct AppState {
     /// The channels this node's dispatcher sends on and their rates; none when it
     /// does not dispatch.
     pub rates: Rates,
+    /// Failed logins per account and address, for the login rate limit.
+    pub logins: auth::LoginLimiter,
 }
 
 impl AppState {
@@ -51,9 +60,28 @@ impl AppState {
     }
 }
 
-/// Builds the router with every route Tidings serves.
-pub fn router(state: AppState) -> Router {
-    Router::new()
+/// A router that remembers the path of every route added, so that tests can check each
+/// has an entry in the access table.
+struct Routes {
+    router: Router<AppState>,
+    paths: Vec<&'static str>,
+}
+
+impl Routes {
+    fn route(mut self, path: &'static str, methods: MethodRouter<AppState>) -> Routes {
+        self.router = self.router.route(path, methods);
+        self.paths.push(path);
+        self
+    }
+}
+
+/// Every route Tidings serves, unguarded: [`router`] adds the access check.
+fn routes() -> Routes {
+    let routes = Routes {
+        router: Router::new(),
+        paths: Vec::new(),
+    };
+    routes
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route(
@@ -68,6 +96,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/messages/{id}", get(messages::get))
         .route("/api/v1/messages/{id}/redrive", post(messages::redrive))
         .route("/api/v1/customers/{id}", get(api::get_customer))
+        .route("/api/v1/customers/{id}/consents", post(api::edit_consent))
         .route("/api/v1/queue", get(queue::backlog))
         .route("/api/v1/segments/preview", post(segments::preview))
         .route("/api/v1/templates", get(templates::list))
@@ -76,6 +105,7 @@ pub fn router(state: AppState) -> Router {
             get(templates::get).put(templates::put),
         )
         .route("/api/v1/templates/{key}/preview", post(templates::preview))
+        .route("/api/v1/audit", get(audit::list))
         .route("/webhooks/shopify", post(webhooks::shopify))
         .route("/webhooks/woocommerce", post(webhooks::woocommerce))
         .route("/webhooks/easypost", post(webhooks::easypost))
@@ -95,6 +125,34 @@ pub fn router(state: AppState) -> Router {
             "/unsubscribe/{token}",
             get(unsubscribe::page).post(unsubscribe::confirm),
         )
+        .route("/app/login", get(login::page).post(login::submit))
+        .route("/app", get(pages::home))
+        .route("/app/logout", post(login::logout))
+        .route(
+            "/app/password",
+            get(login::password).post(login::change_password),
+        )
+        .route("/app/keys", get(keys::list).post(keys::create))
+        .route("/app/keys/{id}/revoke", post(keys::revoke))
+        .route("/app/users", get(users::list).post(users::add))
+        .route("/app/users/{id}", post(users::change))
+        .route("/app/audit", get(audit::page))
+}
+
+/// The path of every route [`router`] serves, as axum matches it.
+pub fn route_paths() -> Vec<&'static str> {
+    routes().paths
+}
+
+/// Builds the router with every route Tidings serves, each guarded by
+/// [`auth::authorize`].
+pub fn router(state: AppState) -> Router {
+    routes()
+        .router
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            auth::authorize,
+        ))
         .fallback(not_found)
         .layer(middleware::from_fn(request_span))
         .with_state(state)
@@ -117,7 +175,14 @@ async fn request_span(request: Request, next: Next) -> Response {
         .map(|p| p.as_str().to_string())
         .unwrap_or_else(|| "unmatched".into());
     let method = request.method().clone();
-    let span = tracing::info_span!("http", %method, route, status = tracing::field::Empty);
+    let span = tracing::info_span!(
+        "http",
+        %method,
+        route,
+        status = tracing::field::Empty,
+        api_key_id = tracing::field::Empty,
+        user_id = tracing::field::Empty,
+    );
     let started = std::time::Instant::now();
     let response = next.run(request).instrument(span.clone()).await;
     let status = response.status().as_u16();

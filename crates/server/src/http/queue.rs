@@ -11,7 +11,6 @@ use domain::Channel;
 use serde::Serialize;
 use store::DueMessage;
 
-use super::api::Caller;
 use super::error::ApiResult;
 use super::AppState;
 use crate::dispatch::context;
@@ -41,7 +40,7 @@ pub struct QueueView {
 
 /// `GET /api/v1/queue`: the messages waiting, per channel and purpose, with the SMS
 /// segments they will cost and when, at the configured rates, the last will be out.
-pub async fn backlog(State(state): State<AppState>, _caller: Caller) -> ApiResult<Json<QueueView>> {
+pub async fn backlog(State(state): State<AppState>) -> ApiResult<Json<QueueView>> {
     let counts = state.store.queued_counts().await?;
     let examined = state.store.queued_messages(EXAMINED).await?;
     let policy = Policy::from_config(&state.config.delivery).map_err(anyhow::Error::msg)?;

@@ -7,7 +7,7 @@ use insight::segment::{self, Filter};
 use serde::{Deserialize, Serialize};
 use store::SegmentMember;
 
-use super::api::{parse_json, Caller};
+use super::api::parse_json;
 use super::error::{ApiError, ApiResult};
 use super::AppState;
 
@@ -43,11 +43,7 @@ pub struct Preview {
 }
 
 /// `POST /api/v1/segments/preview`.
-pub async fn preview(
-    State(state): State<AppState>,
-    _caller: Caller,
-    body: Bytes,
-) -> ApiResult<Json<Preview>> {
+pub async fn preview(State(state): State<AppState>, body: Bytes) -> ApiResult<Json<Preview>> {
     let request: PreviewRequest = parse_json(&body)?;
     let filter = read_filter(request.filter)?;
     let sample = request.sample.unwrap_or(DEFAULT_SAMPLE);

@@ -8,7 +8,8 @@ use domain::template::{Listing, Origin, TemplateContext, TemplateError, Template
 use serde::{Deserialize, Serialize};
 use store::{CustomerView, DueMessage, MessageCustomer, MessageOrder, MessageShipment, OrderView};
 
-use super::api::{parse_json, Caller};
+use super::api::parse_json;
+use super::auth::Principal;
 use super::error::{ApiError, ApiResult};
 use super::AppState;
 use crate::dispatch::context;
@@ -47,14 +48,13 @@ pub struct Preview {
 }
 
 /// `GET /api/v1/templates`: every template, built-in or saved.
-pub async fn list(State(state): State<AppState>, _caller: Caller) -> Json<Vec<Listing>> {
+pub async fn list(State(state): State<AppState>) -> Json<Vec<Listing>> {
     Json(state.templates.read().list())
 }
 
 /// `GET /api/v1/templates/{key}/{locale}`.
 pub async fn get(
     State(state): State<AppState>,
-    _caller: Caller,
     Path((key, locale)): Path<(String, String)>,
 ) -> ApiResult<Json<TemplateBody>> {
     let templates = state.templates.read();
@@ -73,19 +73,21 @@ pub async fn get(
 
 /// `PUT /api/v1/templates/{key}/{locale}`: saves a template after checking that it
 /// compiles and renders valid RBM messages for both sample orders.
-#[tracing::instrument(name = "save template", skip_all, fields(api_key_id, key = %key))]
+#[tracing::instrument(name = "save template", skip_all, fields(key = %key))]
 pub async fn put(
     State(state): State<AppState>,
-    caller: Caller,
+    principal: Principal,
     Path((key, locale)): Path<(String, String)>,
     body: Bytes,
 ) -> ApiResult<Json<TemplateBody>> {
-    caller.require_admin()?;
     let document: serde_json::Value = parse_json(&body)?;
     let text = document.to_string();
     domain::template::validate_template(&key, &locale, &text).map_err(invalid)?;
 
-    state.store.put_template(&key, &locale, &text).await?;
+    state
+        .store
+        .put_template(&key, &locale, &text, &principal.actor())
+        .await?;
     state
         .templates
         .write()
@@ -104,7 +106,6 @@ pub async fn put(
 /// order, to the RBM JSON that would be sent.
 pub async fn preview(
     State(state): State<AppState>,
-    _caller: Caller,
     Path(key): Path<String>,
     body: Bytes,
 ) -> ApiResult<Json<Preview>> {

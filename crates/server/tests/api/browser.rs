@@ -309,3 +309,156 @@ impl Drop for ChromeDriver {
         let _ = self.process.wait();
     }
 }
+
+/// The workspace in Chromium: each role logs in through the form and sees only the
+/// pages its role may open; IT creates an API key, reads its secret once and revokes it.
+/// Screenshots land in the target directory.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_role_sees_its_own_workspace_and_it_manages_keys_in_a_browser() {
+    use fantoccini::Locator;
+    use tidings::http::access::Role;
+
+    let Some(browser) = chromium() else { return };
+    let Some(driver) = ChromeDriver::start() else {
+        return;
+    };
+    // Plain http, as on a laptop: the session cookie is then not marked Secure.
+    let options = crate::helpers::Options { processor: false };
+    let app = TestApp::spawn_configured(Backend::Sqlite, options, |c| {
+        c.public_url = "http://127.0.0.1".into();
+    })
+    .await;
+    let shots = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("workspace-screenshots");
+    std::fs::create_dir_all(&shots).unwrap();
+    let client = driver.session(&browser).await;
+    let wait = || client.wait().at_most(std::time::Duration::from_secs(10));
+
+    for role in Role::ALL {
+        let email = crate::workspace::add_user(&app, role).await;
+        client.goto(&app.url("/app/login")).await.unwrap();
+        let field = |css: &'static str| client.find(Locator::Css(css));
+        field("#email")
+            .await
+            .unwrap()
+            .send_keys(&email)
+            .await
+            .unwrap();
+        let password = crate::workspace::PASSWORD;
+        field("#password")
+            .await
+            .unwrap()
+            .send_keys(password)
+            .await
+            .unwrap();
+        field("form button[type=submit]")
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        wait().for_element(Locator::Css("nav a")).await.unwrap();
+
+        let mut nav = Vec::new();
+        for link in client.find_all(Locator::Css("nav a")).await.unwrap() {
+            nav.push(link.text().await.unwrap());
+        }
+        let expected: &[&str] = match role {
+            Role::Owner => &["Home", "API keys", "Users", "Audit log", "Password"],
+            Role::It => &["Home", "API keys", "Audit log", "Password"],
+            _ => &["Home", "Password"],
+        };
+        assert_eq!(nav, expected, "{role:?}");
+        let png = client.screenshot().await.unwrap();
+        std::fs::write(shots.join(format!("home-{}.png", role.as_str())), &png).unwrap();
+        assert!(png.starts_with(b"\x89PNG"));
+
+        // A page the role may not open says so, and shows nothing of it.
+        if role != Role::Owner {
+            client.goto(&app.url("/app/users")).await.unwrap();
+            let body = client
+                .find(Locator::Css("main"))
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
+            assert!(
+                body.contains("Forbidden"),
+                "{role:?} opened /app/users: {body}"
+            );
+            assert!(!body.contains(&email), "{role:?} saw the users list");
+        }
+        if role == Role::It {
+            manage_a_key(&client, &app, &shots).await;
+        }
+        client.goto(&app.url("/app")).await.unwrap();
+        let logout = Locator::Css("form[action='/app/logout'] button");
+        client.find(logout).await.unwrap().click().await.unwrap();
+        wait().for_element(Locator::Css("#email")).await.unwrap();
+    }
+    client.close().await.unwrap();
+}
+
+/// Creates a key on the keys page, reads its secret, and revokes it.
+async fn manage_a_key(client: &fantoccini::Client, app: &TestApp, shots: &std::path::Path) {
+    use fantoccini::Locator;
+
+    client.goto(&app.url("/app/keys")).await.unwrap();
+    let name = client.find(Locator::Css("#name")).await.unwrap();
+    name.send_keys("browser bridge").await.unwrap();
+    let scope = client.find(Locator::Css("#scope")).await.unwrap();
+    scope.select_by_value("read").await.unwrap();
+    let create = Locator::XPath("//button[normalize-space()='Create key']");
+    client.find(create).await.unwrap().click().await.unwrap();
+    let shown = client
+        .wait()
+        .at_most(std::time::Duration::from_secs(10))
+        .for_element(Locator::Css("#new-secret"))
+        .await
+        .unwrap();
+    let secret = shown.text().await.unwrap();
+    assert!(secret.starts_with("tdk_") && secret.len() == 52, "{secret}");
+    let png = client.screenshot().await.unwrap();
+    std::fs::write(shots.join("key-created.png"), &png).unwrap();
+    let key = app
+        .store
+        .find_api_key(&secret)
+        .await
+        .unwrap()
+        .expect("a live key");
+    assert_eq!(key.scope, "read");
+    assert_eq!(
+        queue_with(app, &secret).await,
+        200,
+        "the new key is refused"
+    );
+
+    let revoke = Locator::Css("button[aria-label='Revoke browser bridge']");
+    client.find(revoke).await.unwrap().click().await.unwrap();
+    let done = Locator::XPath("//p[contains(., 'was revoked')]");
+    client
+        .wait()
+        .at_most(std::time::Duration::from_secs(10))
+        .for_element(done)
+        .await
+        .unwrap();
+    let png = client.screenshot().await.unwrap();
+    std::fs::write(shots.join("key-revoked.png"), &png).unwrap();
+    assert_eq!(
+        queue_with(app, &secret).await,
+        401,
+        "the revoked key still opens the API"
+    );
+}
+
+/// The status of `GET /api/v1/queue` with `secret` as the Bearer key.
+async fn queue_with(app: &TestApp, secret: &str) -> u16 {
+    let response = app
+        .client
+        .get(app.url("/api/v1/queue"))
+        .bearer_auth(secret)
+        .send()
+        .await
+        .unwrap();
+    response.status().as_u16()
+}

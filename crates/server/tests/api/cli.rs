@@ -49,7 +49,78 @@ fn apikey_create_prints_the_key_last_and_migrate_creates_the_default_store() {
     assert!(output.status.success());
     let stdout = String::from_utf8(output.stdout).unwrap();
     let key = stdout.lines().last().unwrap();
-    assert!(key.starts_with("tid_") && key.len() == 52, "{key}");
+    assert!(key.starts_with("tdk_") && key.len() == 52, "{key}");
+    let added = tidings(dir.path())
+        .args(["key", "add", "--name", "crm", "--scope", "support"])
+        .output()
+        .unwrap();
+    assert!(added.status.success());
+    let revoked = tidings(dir.path())
+        .args(["key", "revoke", "--id", "1"])
+        .output()
+        .unwrap();
+    assert!(revoked.status.success());
+    assert!(String::from_utf8_lossy(&revoked.stdout).contains("API key 1 revoked"));
+}
+
+#[test]
+fn user_add_prints_a_one_time_password_or_reads_one_from_stdin() {
+    use std::io::Write;
+
+    let dir = tempfile::tempdir().unwrap();
+    let add = |email: &str, extra: &[&str], stdin: Option<&str>| {
+        let mut command = tidings(dir.path());
+        command
+            .args(["user", "add", "--email", email, "--role", "owner"])
+            .args(extra)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = command.spawn().unwrap();
+        if let Some(text) = stdin {
+            child
+                .stdin
+                .take()
+                .unwrap()
+                .write_all(text.as_bytes())
+                .unwrap();
+        }
+        drop(child.stdin.take());
+        child.wait_with_output().unwrap()
+    };
+
+    let generated = add("Boss@Shop.example", &[], None);
+    assert!(
+        generated.status.success(),
+        "{}",
+        String::from_utf8_lossy(&generated.stderr)
+    );
+    let stdout = String::from_utf8(generated.stdout).unwrap();
+    assert!(
+        stdout.contains("boss@shop.example added with role owner"),
+        "{stdout}"
+    );
+    let password = stdout.lines().last().unwrap();
+    assert_eq!(password.len(), 16, "{password}");
+
+    let again = add("boss@shop.example", &[], None);
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already exists"));
+
+    let short = add("it@shop.example", &["--password-stdin"], Some("short\n"));
+    assert!(!short.status.success());
+    assert!(String::from_utf8_lossy(&short.stderr).contains("at least 12 characters"));
+    let chosen = add(
+        "it@shop.example",
+        &["--password-stdin"],
+        Some("a chosen long password\n"),
+    );
+    assert!(chosen.status.success());
+    let stdout = String::from_utf8(chosen.stdout).unwrap();
+    assert!(
+        !stdout.contains("a chosen long password"),
+        "the password is echoed"
+    );
 }
 
 #[test]

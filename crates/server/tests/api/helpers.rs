@@ -99,10 +99,10 @@ impl TestApp {
             .expect("the application builds");
         let address = format!("http://127.0.0.1:{}", app.port());
         let store = app.store().clone();
-        let api_key =
-            tidings::cli::create_api_key(&store, "tests", tidings::http::api::Scope::Ingest)
-                .await
-                .expect("an API key");
+        let scope = tidings::http::api::Scope::Ingest;
+        let api_key = tidings::cli::create_api_key(&store, "tests", scope, &store::Actor::cli())
+            .await
+            .expect("an API key");
         let (shutdown, stopped) = oneshot::channel::<()>();
         let server = tokio::spawn(app.run_until_stopped(async {
             let _ = stopped.await;

@@ -18,3 +18,4 @@ mod smtp;
 mod templates;
 mod unsubscribe;
 mod webhooks;
+mod workspace;

@@ -494,9 +494,10 @@ async fn an_expired_rcs_message_falls_back(backend: Backend) {
     // A one-second time to live and a phone that is off: Google revokes the message and
     // says so (TTL_EXPIRATION_REVOKED); Tidings hands it to the next channel.
     let rig = Rig::start_with(backend, |emulator| emulator.phones[0].online = false).await;
-    let admin = tidings::cli::create_api_key(&rig.app.store, "admin", Scope::Admin)
-        .await
-        .unwrap();
+    let admin =
+        tidings::cli::create_api_key(&rig.app.store, "admin", Scope::Admin, &store::Actor::cli())
+            .await
+            .unwrap();
     let template = json!({"ttl": "1s", "contentMessage": {"text": "Order {{ order.number }}"}});
     let saved = rig
         .app

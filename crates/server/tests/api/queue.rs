@@ -52,9 +52,10 @@ async fn the_queue_shows_each_channels_backlog_and_when_it_will_be_out(backend: 
         config.sms.sender_kind = Some(SenderKind::LongCode);
     })
     .await;
-    let admin = tidings::cli::create_api_key(&app.store, "admin", Scope::Admin)
-        .await
-        .unwrap();
+    let admin =
+        tidings::cli::create_api_key(&app.store, "admin", Scope::Admin, &store::Actor::cli())
+            .await
+            .unwrap();
     let long = format!("Order {{{{ order.number }}}}: {}", "news ".repeat(40));
     let template = json!({"contentMessage": {"text": long}});
     let url = app.url("/api/v1/templates/confirmed/en");
@@ -120,9 +121,10 @@ async fn the_queue_shows_each_channels_backlog_and_when_it_will_be_out(backend: 
 
 /// Makes the order confirmation and "shipped" texts two segments long.
 async fn long_texts(rig: &Rig) {
-    let admin = tidings::cli::create_api_key(&rig.app.store, "admin", Scope::Admin)
-        .await
-        .unwrap();
+    let admin =
+        tidings::cli::create_api_key(&rig.app.store, "admin", Scope::Admin, &store::Actor::cli())
+            .await
+            .unwrap();
     let long = format!("Order {{{{ order.number }}}}: {}", "news ".repeat(40));
     for key in ["confirmed", "shipped"] {
         let url = rig.app.url(&format!("/api/v1/templates/{key}/en"));

@@ -86,10 +86,14 @@ async fn an_order_created_over_rest_can_be_read_with_its_timeline(backend: Backe
 
 async fn keys_are_required_and_scoped(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    let read_key =
-        tidings::cli::create_api_key(&app.store, "reader", tidings::http::api::Scope::Read)
-            .await
-            .unwrap();
+    let read_key = tidings::cli::create_api_key(
+        &app.store,
+        "reader",
+        tidings::http::api::Scope::Read,
+        &store::Actor::cli(),
+    )
+    .await
+    .unwrap();
 
     let anonymous = app
         .client

@@ -7,7 +7,7 @@ use crate::helpers::{Backend, TestApp};
 use crate::on_both_backends;
 
 async fn admin_key(app: &TestApp) -> String {
-    tidings::cli::create_api_key(&app.store, "admin", Scope::Admin)
+    tidings::cli::create_api_key(&app.store, "admin", Scope::Admin, &store::Actor::cli())
         .await
         .unwrap()
 }

@@ -141,9 +141,11 @@ impl super::super::Backend {
         scope: &str,
         prefix: &str,
         hash: &str,
+        actor: &Actor,
     ) -> Result<i64> {
         let mut tx = self.begin_write().await?;
-        let id = insert_api_key(&mut tx, name, scope, prefix, hash, Utc::now()).await?;
+        let id =
+            insert_api_key_audited(&mut tx, name, scope, prefix, hash, actor, Utc::now()).await?;
         tx.commit().await?;
         Ok(id)
     }
@@ -268,14 +270,9 @@ impl super::super::Backend {
         dead_letters(&mut *self.read.acquire().await?, limit).await
     }
 
-    pub(crate) async fn redrive_message(
-        &self,
-        id: Uuid,
-        by: &str,
-        now: DateTime<Utc>,
-    ) -> Result<bool> {
+    pub(crate) async fn redrive_message(&self, id: Uuid, actor: &Actor) -> Result<bool> {
         let mut tx = self.begin_write().await?;
-        let done = redrive(&mut tx, id, by, now).await?;
+        let done = redrive_audited(&mut tx, id, actor, Utc::now()).await?;
         tx.commit().await?;
         Ok(done)
     }
@@ -346,12 +343,109 @@ impl super::super::Backend {
         key: &str,
         locale: &str,
         body: &str,
-        now: DateTime<Utc>,
+        actor: &Actor,
     ) -> Result<()> {
         let mut tx = self.begin_write().await?;
-        put_template(&mut tx, key, locale, body, now).await?;
+        put_template_audited(&mut tx, key, locale, body, actor, Utc::now()).await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    pub(crate) async fn record_consent(
+        &self,
+        customer_id: i64,
+        record: &domain::ConsentRecord,
+        actor: &Actor,
+    ) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        get_customer_row_exists(&mut tx, customer_id).await?;
+        record_consent_audited(&mut tx, customer_id, record, actor).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub(crate) async fn add_user(
+        &self,
+        email: &str,
+        role: &str,
+        password_hash: &str,
+        actor: &Actor,
+    ) -> Result<User> {
+        let mut tx = self.begin_write().await?;
+        let user = insert_user(&mut tx, email, role, password_hash, actor, Utc::now()).await?;
+        tx.commit().await?;
+        Ok(user)
+    }
+
+    pub(crate) async fn get_user(&self, id: i64) -> Result<User> {
+        get_user(&mut *self.read.acquire().await?, id).await
+    }
+
+    pub(crate) async fn list_users(&self) -> Result<Vec<User>> {
+        list_users(&mut *self.read.acquire().await?).await
+    }
+
+    pub(crate) async fn user_credentials(&self, email: &str) -> Result<Option<(User, String)>> {
+        user_credentials(&mut *self.read.acquire().await?, email).await
+    }
+
+    pub(crate) async fn change_user(
+        &self,
+        id: i64,
+        change: &UserChange<'_>,
+        actor: &Actor,
+    ) -> Result<User> {
+        let mut tx = self.begin_write().await?;
+        let user = change_user(&mut tx, id, change, actor, Utc::now()).await?;
+        tx.commit().await?;
+        Ok(user)
+    }
+
+    pub(crate) async fn create_session(
+        &self,
+        user_id: i64,
+        token_hash: &str,
+        csrf_token: &str,
+        expires_at: DateTime<Utc>,
+    ) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        insert_session(
+            &mut tx,
+            user_id,
+            token_hash,
+            csrf_token,
+            Utc::now(),
+            expires_at,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub(crate) async fn find_session(&self, token_hash: &str) -> Result<Option<Session>> {
+        find_session(&mut *self.read.acquire().await?, token_hash, Utc::now()).await
+    }
+
+    pub(crate) async fn delete_session(&self, token_hash: &str) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        delete_session(&mut tx, token_hash).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub(crate) async fn list_api_keys(&self) -> Result<Vec<ApiKeyListing>> {
+        list_api_keys(&mut *self.read.acquire().await?).await
+    }
+
+    pub(crate) async fn revoke_api_key(&self, id: i64, actor: &Actor) -> Result<bool> {
+        let mut tx = self.begin_write().await?;
+        let revoked = revoke_api_key(&mut tx, id, actor, Utc::now()).await?;
+        tx.commit().await?;
+        Ok(revoked)
+    }
+
+    pub(crate) async fn list_audit(&self, filter: &AuditFilter) -> Result<Vec<AuditEntry>> {
+        list_audit(&mut *self.read.acquire().await?, filter).await
     }
 }
 

@@ -19,6 +19,7 @@ use crate::models::*;
 use crate::ApplyOptions;
 
 mod aggregate;
+mod audit;
 mod backend;
 mod customers;
 mod dead_letters;
@@ -31,8 +32,10 @@ mod metrics;
 mod orders;
 mod reads;
 mod segments;
+mod workspace;
 
 use aggregate::*;
+use audit::*;
 use customers::*;
 use dead_letters::*;
 use events::*;
@@ -44,6 +47,7 @@ use metrics::*;
 use orders::*;
 use reads::*;
 use segments::*;
+use workspace::*;
 
 type Conn = <Db as sqlx::Database>::Connection;
 
