@@ -3,10 +3,13 @@
 //!
 //! One [`EmailSender`] sends through one SMTP server (a relay on the same host, the
 //! shop's mail provider, or a transactional email service), keeping a few connections
-//! open between messages. [`EmailSender::send`] takes the same [`AgentMessage`] the RCS
-//! clients take, [renders](render) it as a text and an HTML part, and fails with an
-//! [`EmailError`] sorted like [`crate::rbm::RbmError`]: retry later, dead-letter, or fix
-//! the configuration. The sender never retries on its own (see [`crate::retry`]).
+//! open between messages, each checked with RSET before it carries another. Its
+//! connections turn Nagle's algorithm off, which would otherwise hold the end of every
+//! message until the server's delayed acknowledgement. [`EmailSender::send`] takes the
+//! same [`AgentMessage`] the RCS clients take, [renders](render) it as a text and an
+//! HTML part, and fails with an [`EmailError`] sorted like [`crate::rbm::RbmError`]:
+//! retry later, dead-letter, or fix the configuration. The sender never retries on its
+//! own (see [`crate::retry`]).
 //!
 //! Sending is idempotent only as far as SMTP allows: a server that took the message and
 //! then lost the connection before saying so gets it twice. Both copies carry the same
@@ -16,9 +19,11 @@
 
 mod compose;
 mod config;
+mod connection;
 mod error;
 mod pool;
 mod render;
+mod transaction;
 
 use std::fmt;
 use std::sync::Arc;
@@ -26,19 +31,20 @@ use std::time::Duration;
 
 use domain::Email;
 use lettre::message::Mailbox;
-use lettre::transport::smtp::authentication::{Credentials, Mechanism};
-use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{Certificate, TlsParameters};
 use lettre::transport::smtp::extension::ClientId;
 use lettre::transport::smtp::response::Response;
-use lettre::transport::smtp::PoolConfig;
-use lettre::{Address, AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
+use lettre::Address;
 use secrecy::ExposeSecret;
+use tokio::time::Instant;
 use uuid::Uuid;
 
 use compose::{compose, Envelope, Origin};
 use config::parse_mailbox;
-use error::{classify, scrub_addresses};
-use pool::{Lease, SharedTransport};
+use connection::Connector;
+use error::scrub_addresses;
+use pool::Pool;
 
 pub use config::{BuildError, EmailConfig, Security, SmtpServer};
 pub use error::EmailError;
@@ -52,8 +58,8 @@ pub struct EmailSender {
 }
 
 struct Inner {
-    /// lettre's pooled transport.
-    transport: SharedTransport,
+    /// The open connections to the server.
+    pool: Pool,
     /// The longest one send may take, connecting included.
     timeout: Duration,
     origin: Origin,
@@ -93,29 +99,20 @@ impl EmailSender {
                 None => None,
             },
         };
-        let credentials = credentials(&config, &server)?;
-        let tls = tls(&config, &server)?;
-        let pool = PoolConfig::new()
-            .max_size(config.max_idle_connections.max(1))
-            .idle_timeout(config.idle_timeout);
-
-        // "Dangerous" only in that it starts without TLS; `tls` sets what the URL asked.
-        // lettre's timeout covers connecting only; `deliver` bounds the whole send.
-        let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&server.host)
-            .port(server.port)
-            .tls(tls)
-            .timeout(Some(config.timeout))
-            .pool_config(pool);
-        if let Some(credentials) = credentials {
-            builder = builder
-                .credentials(credentials)
-                .authentication(vec![Mechanism::Plain, Mechanism::Login]);
-        }
-        if let Some(name) = &config.hello_name {
-            builder = builder.hello_name(ClientId::Domain(name.clone()));
-        }
+        let connector = Connector {
+            server: server.clone(),
+            tls: tls(&config, &server)?,
+            // Without a name of its own, Tidings gives this machine's host name.
+            hello: config
+                .hello_name
+                .clone()
+                .map(ClientId::Domain)
+                .unwrap_or_default(),
+            credentials: credentials(&config, &server)?,
+        };
+        let max_idle = usize::try_from(config.max_idle_connections.max(1)).unwrap_or(1);
         let inner = Inner {
-            transport: SharedTransport::new(builder),
+            pool: Pool::new(connector, max_idle, config.idle_timeout),
             timeout: config.timeout,
             origin,
             server,
@@ -167,21 +164,43 @@ impl EmailSender {
 
     /// Hands `email` to the server, within the configured time.
     async fn deliver(&self, email: lettre::Message) -> Result<Response, EmailError> {
-        let Lease {
-            generation,
-            transport,
-        } = self.inner.transport.lease();
+        let message = email.formatted();
         let timeout = self.inner.timeout;
-        match tokio::time::timeout(timeout, transport.send(email)).await {
-            Ok(sent) => sent.map_err(|error| classify(&error)),
-            Err(_) => {
-                self.inner.transport.discard(generation);
-                Err(EmailError::Retryable {
-                    reason: format!(
-                        "the SMTP exchange took longer than {} ms",
-                        timeout.as_millis()
-                    ),
-                })
+        let deadline = Instant::now() + timeout;
+        // A send cut off here drops the connection it was using, mid-exchange, with
+        // it: the server may still answer, and the next send must not read that.
+        let exchange = self.exchange(email.envelope(), &message, deadline);
+        match tokio::time::timeout_at(deadline, exchange).await {
+            Ok(sent) => sent,
+            Err(_) => Err(EmailError::Retryable {
+                reason: format!(
+                    "the SMTP exchange took longer than {} ms",
+                    timeout.as_millis()
+                ),
+            }),
+        }
+    }
+
+    /// One mail transaction on a pooled connection, which goes back to the pool
+    /// unless the transaction broke it.
+    async fn exchange(
+        &self,
+        envelope: &lettre::address::Envelope,
+        message: &[u8],
+        deadline: Instant,
+    ) -> Result<Response, EmailError> {
+        let pool = &self.inner.pool;
+        let mut connection = pool.checkout(deadline).await?;
+        match transaction::send(&mut connection, envelope, message).await {
+            Ok(response) => {
+                pool.checkin(connection);
+                Ok(response)
+            }
+            Err(failure) => {
+                if failure.keeps_connection() {
+                    pool.checkin(connection);
+                }
+                Err(failure.into_error())
             }
         }
     }
@@ -228,11 +247,11 @@ fn credentials(
     )))
 }
 
-/// lettre's TLS mode for the server's security, trusting the public CAs (webpki
-/// roots) and those in `ca_file`.
-fn tls(config: &EmailConfig, server: &SmtpServer) -> Result<Tls, BuildError> {
+/// The TLS settings for the server's security (none for a plain server), trusting
+/// the public CAs (webpki roots) and those in `ca_file`.
+fn tls(config: &EmailConfig, server: &SmtpServer) -> Result<Option<TlsParameters>, BuildError> {
     if server.security == Security::Plain {
-        return Ok(Tls::None);
+        return Ok(None);
     }
     let mut parameters = TlsParameters::builder(server.host.clone());
     if let Some(path) = &config.ca_file {
@@ -241,10 +260,7 @@ fn tls(config: &EmailConfig, server: &SmtpServer) -> Result<Tls, BuildError> {
     let parameters = parameters
         .build_rustls()
         .map_err(|error| BuildError::Tls(error.to_string()))?;
-    Ok(match server.security {
-        Security::StartTls => Tls::Required(parameters),
-        _ => Tls::Wrapper(parameters),
-    })
+    Ok(Some(parameters))
 }
 
 fn read_ca_file(path: &std::path::Path) -> Result<Certificate, BuildError> {

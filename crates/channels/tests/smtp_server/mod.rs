@@ -10,11 +10,14 @@ use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
+use std::time::Duration;
 
 use serde_json::Value;
 use tempfile::TempDir;
 
 const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/smtp_server.py");
+/// Where the server notes the connections that ended, in its directory.
+const CLOSED_LOG: &str = "closed.jsonl";
 
 /// How the test server protects its connections.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,6 +36,8 @@ pub struct Options {
     pub tls: Security,
     /// A user and password it requires before MAIL.
     pub auth: Option<(&'static str, &'static str)>,
+    /// How long it keeps a silent connection open; five minutes when `None`.
+    pub idle_timeout: Option<Duration>,
 }
 
 impl Options {
@@ -40,6 +45,7 @@ impl Options {
         Options {
             tls: Security::Plain,
             auth: None,
+            idle_timeout: None,
         }
     }
 }
@@ -72,6 +78,7 @@ impl SmtpServer {
 
         let mut command = Command::new(python);
         command.arg(SCRIPT).arg("--spool").arg(&spool);
+        command.arg("--closed-log").arg(dir.path().join(CLOSED_LOG));
         if options.tls != Security::Plain {
             make_certificates(dir.path());
             let flag = match options.tls {
@@ -84,6 +91,11 @@ impl SmtpServer {
         }
         if let Some((user, password)) = options.auth {
             command.arg("--auth").arg(format!("{user}:{password}"));
+        }
+        if let Some(timeout) = options.idle_timeout {
+            command
+                .arg("--idle-timeout")
+                .arg(timeout.as_secs_f64().to_string());
         }
         let (child, port) = spawn(command, dir.path());
         Some(SmtpServer {
@@ -119,6 +131,27 @@ impl SmtpServer {
         names.sort();
         names.iter().map(|path| read_received(path)).collect()
     }
+
+    /// The connections that have ended so far, in the order they ended.
+    pub fn closed(&self) -> Vec<Closed> {
+        let log = self.dir.path().join(CLOSED_LOG);
+        let text = match std::fs::read_to_string(&log) {
+            Ok(text) => text,
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Vec::new(),
+            Err(error) => panic!("reading {}: {error}", log.display()),
+        };
+        // A line being written has no newline yet; it is read next time.
+        let complete = text.rsplit_once('\n').map_or("", |(lines, _)| lines);
+        complete.lines().map(parse_closed).collect()
+    }
+}
+
+fn parse_closed(line: &str) -> Closed {
+    let value: Value = serde_json::from_str(line).expect("a closed.jsonl line");
+    Closed {
+        peer_port: value["peer_port"].as_u64().expect("a port"),
+        quit: value["quit"].as_bool().expect("a flag"),
+    }
 }
 
 impl Drop for SmtpServer {
@@ -126,6 +159,15 @@ impl Drop for SmtpServer {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// A connection that ended, as the server saw it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Closed {
+    /// The client's port, as in [`Received::meta`]'s `peer_port`.
+    pub peer_port: u64,
+    /// Whether the client said QUIT before the connection ended.
+    pub quit: bool,
 }
 
 impl Received {
