@@ -307,11 +307,21 @@ fn log_file(dir: &Path, name: &str) -> File {
         .expect("a log file")
 }
 
-/// A port nothing listens on now. Another process could take it before Kannel binds it;
-/// on a test machine that is rare enough.
+/// A port nothing listens on now, and never handed out before in this process. Tests
+/// run side by side: the system may give the port one test just released to the next
+/// test that asks, and two Kannels on one port cross their messages. Another process
+/// could still take it before Kannel binds it; on a test machine that is rare enough.
 fn free_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("a loopback port");
-    listener.local_addr().expect("its address").port()
+    static HANDED_OUT: Mutex<Vec<u16>> = Mutex::new(Vec::new());
+    let mut handed_out = HANDED_OUT.lock().unwrap_or_else(|e| e.into_inner());
+    loop {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("a loopback port");
+        let port = listener.local_addr().expect("its address").port();
+        if !handed_out.contains(&port) {
+            handed_out.push(port);
+            return port;
+        }
+    }
 }
 
 fn wait_for_port(port: u16, what: &str, dir: &Path) {
