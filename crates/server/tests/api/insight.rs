@@ -304,6 +304,29 @@ async fn a_segment_counts_the_customers_its_filter_selects(backend: Backend) {
         .unwrap();
     assert_eq!(count(&app, json!("rfm.monetary >= 1")).await, 5);
 
+    // A consent decision recorded later counts from then on.
+    let first = json(app.api_get("/api/v1/orders?external_id=G-0-0").await).await;
+    let customer = first["customer_id"].as_i64().unwrap();
+    let support = tidings::cli::create_api_key(
+        &app.store,
+        "helpdesk",
+        tidings::http::api::Scope::Support,
+        &store::Actor::cli(),
+    )
+    .await
+    .unwrap();
+    let refused = app
+        .client
+        .post(app.url(&format!("/api/v1/customers/{customer}/consents")))
+        .bearer_auth(&support)
+        .json(&json!({"purpose": "promotional", "channel": "rcs", "granted": false}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 200);
+    assert_eq!(count(&app, json!("consent.promotional.rcs")).await, 3);
+    assert_eq!(count(&app, json!("not consent.promotional.rcs")).await, 3);
+
     // Faults are named, not answered with a 500.
     let bad = app
         .api_post(

@@ -31,8 +31,9 @@ pub(super) struct Context {
 }
 
 /// The customers and metrics rows a compiled condition reads.
-pub(super) const SEGMENT_FROM: &str =
-    "customers c LEFT JOIN customer_metrics m ON m.customer_id = c.id";
+pub(super) const SEGMENT_FROM: &str = "customers c
+    LEFT JOIN customer_metrics m ON m.customer_id = c.id
+    LEFT JOIN consent_state s ON s.customer_id = c.id";
 
 pub(super) fn compile(filter: &Filter, ctx: &Context) -> Compiled {
     let mut params = Vec::new();
@@ -188,25 +189,22 @@ fn sql_op(op: Op) -> &'static str {
     }
 }
 
-/// Yes-or-no attributes. Consent is the latest record for the purpose and channel:
-/// promotional messages need one granting it, transactional ones go unless refused.
+/// Yes-or-no attributes. Consent is the latest record for the purpose and channel (kept
+/// in `consent_state`): promotional messages need one granting it, transactional ones go
+/// unless refused.
 fn flag(name: &str) -> String {
-    let consent = |purpose: &str, channel: &str, default: &str| {
-        format!(
-            "COALESCE((SELECT k.granted FROM consents k WHERE k.customer_id = c.id
-                AND k.purpose = '{purpose}' AND k.channel = '{channel}'
-                ORDER BY k.id DESC LIMIT 1), {default})"
-        )
-    };
+    const PURPOSES: [&str; 2] = ["transactional", "promotional"];
+    const CHANNELS: [&str; 3] = ["rcs", "sms", "email"];
     match name.split('.').collect::<Vec<_>>().as_slice() {
-        ["consent", purpose @ ("transactional" | "promotional"), channel @ ("rcs" | "sms" | "email")] =>
+        ["consent", purpose, channel]
+            if PURPOSES.contains(purpose) && CHANNELS.contains(channel) =>
         {
             let default = if *purpose == "transactional" {
                 "TRUE"
             } else {
                 "FALSE"
             };
-            consent(purpose, channel, default)
+            format!("COALESCE(s.{purpose}_{channel}, {default})")
         }
         ["contact", "phone"] => "(c.phone IS NOT NULL)".into(),
         ["contact", "email"] => "(c.email IS NOT NULL)".into(),
