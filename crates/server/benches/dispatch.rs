@@ -37,6 +37,9 @@
 //! naming a server where databases may be created (an empty value runs SQLite alone), and
 //! `TIDINGS_BENCH_ONLY` (`throughput` or `latency`) to run one part.
 
+#[path = "common/scratch.rs"]
+mod scratch;
+
 use std::collections::HashMap;
 use std::process::{Command, ExitCode};
 use std::sync::Arc;
@@ -45,6 +48,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use chrono::{DateTime, TimeDelta, Utc};
 use emulator::{Crowd, Emulator, EmulatorConfig, RunningEmulator, ServiceAccount};
+use scratch::Scratch;
 use serde_json::json;
 use store::{ApplyOptions, MessageCounts, Store};
 use tidings::http::api::Scope;
@@ -239,7 +243,7 @@ async fn run_all(settings: &Settings) -> anyhow::Result<Report> {
             _ => scenarios(backend, settings),
         };
         for scenario in planned {
-            let scratch = Scratch::create(backend)?;
+            let scratch = scratch_for(backend)?;
             let run = run_throughput(backend, settings, scratch.url(), scenario).await;
             scratch.remove()?;
             report.throughput.push(run?);
@@ -248,7 +252,7 @@ async fn run_all(settings: &Settings) -> anyhow::Result<Report> {
         if settings.only == Some(Part::Throughput) {
             continue;
         }
-        let scratch = Scratch::create(backend)?;
+        let scratch = scratch_for(backend)?;
         let run = run_latency(backend, settings, scratch.url()).await;
         scratch.remove()?;
         report.latency.push(run?);
@@ -582,96 +586,12 @@ impl Polling {
 // ---------------------------------------------------------------------------------------
 // Databases, the emulator and the server
 
-/// A database made for one run, removed afterwards.
-enum Scratch {
-    Sqlite {
-        /// Holds the file; removing the directory removes the database.
-        dir: tempfile::TempDir,
-        url: String,
-    },
-    Postgres {
-        admin_url: String,
-        name: String,
-        url: String,
-    },
-}
-
-impl Scratch {
-    fn create(backend: &Backend) -> anyhow::Result<Scratch> {
-        match backend {
-            Backend::Postgres { admin_url } => {
-                let name = format!("tidings_bench_{}", uuid::Uuid::new_v4().simple());
-                psql(admin_url, &format!("CREATE DATABASE {name}"))?;
-                let url = with_database(admin_url, &name);
-                Ok(Scratch::Postgres {
-                    admin_url: admin_url.clone(),
-                    name,
-                    url,
-                })
-            }
-            Backend::Sqlite => {
-                // Under the target directory rather than /tmp, which may be memory:
-                // recorded must mean synced to a disk.
-                let dir = tempfile::Builder::new()
-                    .prefix("tidings-bench")
-                    .tempdir_in(env!("CARGO_TARGET_TMPDIR"))?;
-                let url = format!("sqlite://{}/bench.db", dir.path().display());
-                Ok(Scratch::Sqlite { dir, url })
-            }
-        }
+/// A database made for one run on `backend`, removed afterwards.
+fn scratch_for(backend: &Backend) -> anyhow::Result<Scratch> {
+    match backend {
+        Backend::Postgres { admin_url } => Scratch::postgres(admin_url),
+        Backend::Sqlite => Scratch::sqlite(),
     }
-
-    fn url(&self) -> &str {
-        match self {
-            Scratch::Sqlite { url, .. } | Scratch::Postgres { url, .. } => url,
-        }
-    }
-
-    fn remove(self) -> anyhow::Result<()> {
-        match self {
-            Scratch::Sqlite { dir, .. } => Ok(dir.close()?),
-            // FORCE ends connections the pool may still hold.
-            Scratch::Postgres {
-                admin_url, name, ..
-            } => psql(
-                &admin_url,
-                &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
-            ),
-        }
-    }
-}
-
-/// Runs one SQL statement with `psql`, as the ingest benchmark does.
-fn psql(url: &str, sql: &str) -> anyhow::Result<()> {
-    let output = Command::new("psql")
-        .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", url, "-c", sql])
-        .output()
-        .context("running psql; is it installed?")?;
-    if !output.status.success() {
-        bail!(
-            "psql failed on `{sql}`: {}",
-            String::from_utf8_lossy(&output.stderr).trim()
-        );
-    }
-    Ok(())
-}
-
-/// `url` with its database name replaced by `name`, keeping any query string.
-fn with_database(url: &str, name: &str) -> String {
-    let (base, query) = match url.split_once('?') {
-        Some((base, query)) => (base, Some(query)),
-        None => (url, None),
-    };
-    let authority = base.find("://").map_or(0, |i| i + 3);
-    let path = base[authority..]
-        .find('/')
-        .map_or(base.len(), |i| authority + i);
-    let mut out = format!("{}/{name}", &base[..path]);
-    if let Some(query) = query {
-        out.push('?');
-        out.push_str(query);
-    }
-    out
 }
 
 /// The RBM emulator on a runtime of its own (threads named `emulator`), so that the CPU

@@ -19,12 +19,16 @@
 //! `TIDINGS_BENCH_RATE`, `TIDINGS_BENCH_PACED_SECS`, and `TIDINGS_BENCH_POSTGRES_URL`
 //! (else `TIDINGS_TEST_POSTGRES_URL`) naming a server where databases may be created.
 
-use std::process::{Command, ExitCode};
+#[path = "common/scratch.rs"]
+mod scratch;
+
+use std::process::ExitCode;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context};
+use anyhow::Context;
+use scratch::Scratch;
 use secrecy::SecretString;
 use tidings::http::webhooks::sign_base64;
 use tokio::sync::{oneshot, Semaphore};
@@ -197,8 +201,13 @@ async fn run_all(settings: &Settings) -> anyhow::Result<Vec<Row>> {
     let mut rows = Vec::new();
     for backend in &backends {
         for mode in [Mode::Saturation, Mode::Paced] {
-            let scratch = Scratch::create(backend)?;
+            let scratch = scratch_for(backend)?;
             let row = run_one(backend, mode, settings, scratch.url()).await;
+            // The checkpointer must keep the WAL bounded under sustained writes.
+            if let Some(bytes) = scratch.wal_bytes() {
+                let mib = bytes as f64 / 1_048_576.0;
+                eprintln!("sqlite: WAL at the end of the run: {mib:.1} MiB");
+            }
             scratch.remove()?;
             rows.push(row?);
         }
@@ -258,105 +267,12 @@ fn mode_label(mode: Mode, settings: &Settings) -> String {
 // ---------------------------------------------------------------------------------------
 // Databases and the server
 
-/// A database made for one run, removed afterwards.
-enum Scratch {
-    Sqlite {
-        /// Holds the file; removing the directory removes the database.
-        dir: tempfile::TempDir,
-        url: String,
-    },
-    Postgres {
-        admin_url: String,
-        name: String,
-        url: String,
-    },
-}
-
-impl Scratch {
-    fn create(backend: &Backend) -> anyhow::Result<Scratch> {
-        match backend {
-            Backend::Postgres { admin_url } => {
-                let name = format!("tidings_bench_{}", uuid::Uuid::new_v4().simple());
-                psql(admin_url, &format!("CREATE DATABASE {name}"))?;
-                let url = with_database(admin_url, &name);
-                Ok(Scratch::Postgres {
-                    admin_url: admin_url.clone(),
-                    name,
-                    url,
-                })
-            }
-            Backend::Sqlite => {
-                // Under the target directory rather than /tmp, which may be memory:
-                // acknowledged must mean synced to a disk.
-                let dir = tempfile::Builder::new()
-                    .prefix("tidings-bench")
-                    .tempdir_in(env!("CARGO_TARGET_TMPDIR"))?;
-                let url = format!("sqlite://{}/bench.db", dir.path().display());
-                Ok(Scratch::Sqlite { dir, url })
-            }
-        }
+/// A database made for one run on `backend`, removed afterwards.
+fn scratch_for(backend: &Backend) -> anyhow::Result<Scratch> {
+    match backend {
+        Backend::Postgres { admin_url } => Scratch::postgres(admin_url),
+        Backend::Sqlite => Scratch::sqlite(),
     }
-
-    fn url(&self) -> &str {
-        match self {
-            Scratch::Sqlite { url, .. } | Scratch::Postgres { url, .. } => url,
-        }
-    }
-
-    fn remove(self) -> anyhow::Result<()> {
-        match self {
-            Scratch::Sqlite { dir, .. } => {
-                // The checkpointer must keep the WAL bounded under sustained writes.
-                let wal = dir.path().join("bench.db-wal");
-                let size = std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0);
-                eprintln!(
-                    "sqlite: WAL at the end of the run: {:.1} MiB",
-                    size as f64 / 1048576.0
-                );
-                Ok(dir.close()?)
-            }
-            // FORCE ends connections the pool may still hold.
-            Scratch::Postgres {
-                admin_url, name, ..
-            } => psql(
-                &admin_url,
-                &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
-            ),
-        }
-    }
-}
-
-/// Runs one SQL statement with `psql`, which spares this crate a direct sqlx dependency.
-fn psql(url: &str, sql: &str) -> anyhow::Result<()> {
-    let output = Command::new("psql")
-        .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", url, "-c", sql])
-        .output()
-        .context("running psql; is it installed?")?;
-    if !output.status.success() {
-        bail!(
-            "psql failed on `{sql}`: {}",
-            String::from_utf8_lossy(&output.stderr).trim()
-        );
-    }
-    Ok(())
-}
-
-/// `url` with its database name replaced by `name`, keeping any query string.
-fn with_database(url: &str, name: &str) -> String {
-    let (base, query) = match url.split_once('?') {
-        Some((base, query)) => (base, Some(query)),
-        None => (url, None),
-    };
-    let authority = base.find("://").map_or(0, |i| i + 3);
-    let path = base[authority..]
-        .find('/')
-        .map_or(base.len(), |i| authority + i);
-    let mut out = format!("{}/{name}", &base[..path]);
-    if let Some(query) = query {
-        out.push('?');
-        out.push_str(query);
-    }
-    out
 }
 
 /// A Tidings server running in this process.

@@ -41,6 +41,18 @@ impl Scratch {
         })
     }
 
+    /// The SQLite write-ahead log's size in bytes; `None` on PostgreSQL.
+    #[allow(dead_code)] // Read by the benchmarks that watch the checkpointer.
+    pub fn wal_bytes(&self) -> Option<u64> {
+        match self {
+            Scratch::Sqlite { dir, .. } => {
+                let wal = dir.path().join("bench.db-wal");
+                Some(std::fs::metadata(wal).map(|m| m.len()).unwrap_or(0))
+            }
+            Scratch::Postgres { .. } => None,
+        }
+    }
+
     pub fn url(&self) -> &str {
         match self {
             Scratch::Sqlite { url, .. } | Scratch::Postgres { url, .. } => url,
