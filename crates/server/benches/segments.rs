@@ -105,7 +105,7 @@ async fn measure(
         "{name}: rescore of {} customers (RFM, BG/NBD fit on 20,000, predictions, stored): \
          {:.2} s (goal: under 10 s on SQLite): reading {:.2} s, scoring {:.2} s, storing {:.2} s",
         report.customers,
-        report.took.as_secs_f64(),
+        report.took().as_secs_f64(),
         report.reading.as_secs_f64(),
         report.scoring.as_secs_f64(),
         report.storing.as_secs_f64()

@@ -28,11 +28,17 @@ pub struct Report {
     pub customers: usize,
     /// The fitted models; `None` when the history was too short to fit them.
     pub models: Option<(BgNbd, Option<GammaGamma>)>,
-    pub took: Duration,
-    /// Of which: reading the metrics, computing the scores, storing them.
+    /// Reading the metrics, computing the scores, storing them.
     pub reading: Duration,
     pub scoring: Duration,
     pub storing: Duration,
+}
+
+impl Report {
+    /// The whole run.
+    pub fn took(&self) -> Duration {
+        self.reading + self.scoring + self.storing
+    }
 }
 
 /// Scores every customer with an order and stores the scores.
@@ -60,18 +66,18 @@ pub async fn rescore(
         .save_scores(&scores)
         .await
         .context("storing customer scores")?;
-    let took = started.elapsed();
     Ok(Report {
         customers,
         models,
-        took,
         reading,
         scoring,
-        storing: took - reading - scoring,
+        storing: started.elapsed() - reading - scoring,
     })
 }
 
 /// Runs [`rescore`] every `every`, until `stop` turns true.
+// TODO(scoring): every node sharing a PostgreSQL database runs its own scoring; one run
+// per database (an advisory lock) would spare the others the work.
 pub fn spawn(
     store: Store,
     every: Duration,
@@ -98,7 +104,7 @@ pub fn spawn(
 }
 
 fn log(report: &Report) {
-    let took_ms = report.took.as_millis() as u64;
+    let took_ms = report.took().as_millis() as u64;
     match &report.models {
         Some((bgnbd, _)) => tracing::info!(
             customers = report.customers,

@@ -98,7 +98,8 @@ pub async fn add_event(
     write_to_order(&state, &id, &headers, &body, "event.add", to_command).await
 }
 
-/// The steps every write to an existing order shares: find the order, build the command from the body, apply it, answer with the order.
+/// The steps every write to an existing order shares: find the order, build the command
+/// from the body, apply it, answer with the order.
 async fn write_to_order(
     state: &AppState,
     id: &str,

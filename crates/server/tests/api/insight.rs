@@ -272,6 +272,11 @@ async fn a_segment_counts_the_customers_its_filter_selects(backend: Backend) {
         ("orders.days_since_last = 29", 1),
         ("not orders.days_since_last <= 10", 4),
         ("orders.days_since_first > 365", 1),
+        // Any number of days is an answer, not an overflow.
+        ("orders.days_since_last >= 1e12", 0),
+        ("orders.days_since_last < 1e12", 5),
+        ("predicted.days_to_next_order > -1e300", 0),
+        ("orders.spent >= 1e300 or rfm.recency < -1e300", 0),
         // The customer with no order has spent nothing, which is under 20.
         (
             "(customer.locale = 'fr-FR' or orders.spent < 20) and contact.email",

@@ -121,7 +121,7 @@ fn text_comparison(attribute: &str, op: Op, text: &str, params: &mut Vec<Param>)
 /// the SQL needs no date arithmetic of either dialect.
 fn days_since(column: &str, op: Op, n: f64, ctx: &Context, params: &mut Vec<Param>) -> String {
     // days = floor((now - t) / 1 day); days >= k  <=>  t <= now - k days.
-    let at_least = |k: f64| ctx.now - Duration::seconds((k * 86_400.0) as i64);
+    let at_least = |k: f64| ctx.now - days(k);
     let (lower, upper) = whole_day_bounds(op, n);
     let mut parts = Vec::new();
     if let Some(k) = lower {
@@ -142,7 +142,7 @@ fn days_since(column: &str, op: Op, n: f64, ctx: &Context, params: &mut Vec<Para
 /// `whole days from now until column op n`.
 fn days_until(column: &str, op: Op, n: f64, ctx: &Context, params: &mut Vec<Param>) -> String {
     // days = floor((t - now) / 1 day); days >= k  <=>  t >= now + k days.
-    let after = |k: f64| ctx.now + Duration::seconds((k * 86_400.0) as i64);
+    let after = |k: f64| ctx.now + days(k);
     let (lower, upper) = whole_day_bounds(op, n);
     let mut parts = Vec::new();
     if let Some(k) = lower {
@@ -158,6 +158,17 @@ fn days_until(column: &str, op: Op, n: f64, ctx: &Context, params: &mut Vec<Para
         ));
     }
     bounded(column, op, parts)
+}
+
+/// Days beyond which no stored moment lies (about 1,370 years, so that now ± this many
+/// stays within both databases' dates): a filter may name any number of days, and more
+/// than this many selects the same customers as this many.
+const MOST_DAYS: f64 = 500_000.0;
+
+/// `k` days as a duration, held within [`MOST_DAYS`] so that no filter can overflow the
+/// date arithmetic.
+fn days(k: f64) -> Duration {
+    Duration::seconds((k.clamp(-MOST_DAYS, MOST_DAYS) * 86_400.0) as i64)
 }
 
 /// For `days op n` over whole days: the least and the most whole days that satisfy it
